@@ -1,0 +1,143 @@
+"""Checkpoints: parameters (and optimizer state) as a ``PATH.npz`` + ``PATH.json`` pair, without pickle.
+
+``PATH.npz`` holds one array per pytree leaf, named by its path in the combined tree
+``{"params": params, "opt_state": opt_state}``, e.g. ``params/cell/W_x/0`` or ``opt_state/m/head/b``
+(written with ``np.savez``, read with ``np.load(..., allow_pickle=False)``; dtypes and shapes are kept).
+
+``PATH.json`` is the human-readable half::
+
+    {"format": "ttrnn_np.checkpoint", "format_version": 1,
+     "npz_sha256": "<hex digest of PATH.npz>",
+     "structure": <treedef of the combined tree, see ttrnn_np.pytree>,
+     "meta": {<caller's JSON-able data: config, step, epoch, metrics, RNG state, history, ...>}}
+
+Saving is atomic per file: each file is written to a temporary file in the same directory, flushed to
+disk, then renamed over the target with ``os.replace``.  The npz is replaced first and the json last;
+the json records the npz's SHA-256 and loading recomputes it, so a pair from two different saves (a
+save interrupted between the two renames) or a damaged npz is reported, never silently loaded.
+"""
+import hashlib
+import io
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from .pytree import tree_flatten, tree_unflatten
+
+FORMAT = "ttrnn_np.checkpoint"
+FORMAT_VERSION = 1
+
+
+def checkpoint_files(path):
+    """The pair ``(PATH.npz, PATH.json)`` for ``path`` given with or without a .npz / .json suffix."""
+    path = os.fspath(path)
+    stem, ext = os.path.splitext(path)
+    if ext in (".npz", ".json"):
+        path = stem
+    return path + ".npz", path + ".json"
+
+
+def _as_array(path, leaf):
+    array = np.asarray(leaf)  # leaf's shape
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"checkpoint leaf '{path}' must be a numeric array, got {type(leaf).__name__} "
+                        f"(dtype {array.dtype})")
+    return array
+
+
+def _json_default(obj):
+    """Let numpy scalars and arrays in ``meta`` be written as JSON numbers and lists."""
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    raise TypeError(f"checkpoint meta must be JSON-serializable, got a {type(obj).__name__}: {obj!r:.60}")
+
+
+def jsonable(obj):
+    """``obj`` as it reads back from a checkpoint's JSON (tuples become lists, numpy values Python ones)."""
+    return json.loads(json.dumps(obj, default=_json_default))
+
+
+def _atomic_write(path, data):
+    """Write ``data`` (bytes) to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    directory, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path, params, opt_state=None, meta=None):
+    """Write ``PATH.npz`` then ``PATH.json`` atomically (see the module docstring); returns the pair of paths.
+
+    ``params`` and ``opt_state`` are pytrees of numeric arrays / scalars; ``meta`` is a JSON-able dict
+    (numpy scalars and arrays in it are converted to numbers and lists).
+    """
+    npz_path, json_path = checkpoint_files(path)
+    tree = {"params": params} if opt_state is None else {"params": params, "opt_state": opt_state}
+    flat, structure = tree_flatten(tree)
+    arrays = {p: _as_array(p, leaf) for p, leaf in flat.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    npz_bytes = buffer.getvalue()
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION,
+              "npz_sha256": hashlib.sha256(npz_bytes).hexdigest(),
+              "structure": structure, "meta": {} if meta is None else meta}
+    json_bytes = json.dumps(header, default=_json_default).encode()
+    os.makedirs(os.path.dirname(os.path.abspath(npz_path)), exist_ok=True)
+    _atomic_write(npz_path, npz_bytes)
+    _atomic_write(json_path, json_bytes)
+    return npz_path, json_path
+
+
+def _read_header(json_path):
+    try:
+        with open(json_path, "rb") as f:
+            header = json.loads(f.read().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"corrupt checkpoint metadata {json_path}: {err}") from err
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{json_path} is not a ttrnn_np checkpoint: expected format {FORMAT!r}, got "
+                         f"{header.get('format') if isinstance(header, dict) else type(header).__name__!r}")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{json_path} has checkpoint format version {header.get('format_version')!r}; "
+                         f"this ttrnn_np reads version {FORMAT_VERSION}")
+    missing = [k for k in ("npz_sha256", "structure", "meta") if k not in header]
+    if missing:
+        raise ValueError(f"corrupt checkpoint metadata {json_path}: missing field(s) {missing}")
+    return header
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by ``save_checkpoint``; returns ``(params, opt_state or None, meta)``.
+
+    Raises FileNotFoundError if either file is missing and ValueError for a format version mismatch,
+    a corrupt file, or an npz that does not belong to the json.
+    """
+    npz_path, json_path = checkpoint_files(path)
+    for name in (json_path, npz_path):
+        if not os.path.isfile(name):
+            raise FileNotFoundError(f"checkpoint file {name} not found (a checkpoint is the pair "
+                                    f"{os.path.basename(npz_path)} + {os.path.basename(json_path)})")
+    header = _read_header(json_path)
+    with open(npz_path, "rb") as f:
+        npz_bytes = f.read()
+    if hashlib.sha256(npz_bytes).hexdigest() != header["npz_sha256"]:
+        raise ValueError(f"{npz_path} does not match {json_path} (SHA-256 differs): the two files come from "
+                         "different saves (an interrupted save?) or the npz is damaged")
+    with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
+        try:
+            tree = tree_unflatten(header["structure"], npz)
+        except ValueError as err:
+            raise ValueError(f"corrupt checkpoint {json_path}: {err}") from err
+    if not (isinstance(tree, dict) and "params" in tree):
+        raise ValueError(f"corrupt checkpoint {json_path}: the structure has no 'params' entry")
+    return tree["params"], tree.get("opt_state"), header["meta"]

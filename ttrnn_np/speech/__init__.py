@@ -1,0 +1,36 @@
+"""Speaker-verification building blocks (PAPER.md §6.2), independent of the recurrent cells.
+
+- ``audio``: read FLAC/WAV (optional ``soundfile``), mono, resample to 16 kHz, −30 dBFS level.
+- ``features``: STFT, HTK-mel filterbank, 40-channel (log-)mel spectrogram, silence trimming, normalisation.
+- ``librispeech``: find utterances per speaker, cached features, GE2E batches of random crops.
+- ``ge2e``: the GE2E softmax loss (autograd-differentiable) and its similarity matrix.
+- ``eer``: exact equal error rate, enrolment and pairwise protocols, sliding-window utterance embeddings.
+- ``baseline``: a no-training mean/std-of-log-mel embedding, the floor a trained encoder must beat.
+
+Pipeline: file ──read_audio──▶ x (L,) ──features_from_waveform──▶ S (T, 40) ──sample_batch──▶
+(N, M, T, 40) ──encoder──▶ E (N, M, D) ──ge2e_loss──▶ L;  test utterance ──sliding_windows──▶ windows ──encoder,
+average_windows──▶ e (D,) ──enrolment_eer──▶ EER.
+"""
+from .audio import SAMPLE_RATE, dbfs, normalize_volume, read_audio, resample, to_mono
+from .baseline import baseline_eer, baseline_embeddings, mean_std_embedding, run_baseline
+from .eer import (average_windows, eer, embed_utterance, enrolment_eer, enrolment_scores, pairwise_eer,
+                  roc_points, sliding_windows)
+from .features import (FeatureConfig, feature_stats, features_from_waveform, mel_filterbank, mel_spectrogram,
+                       n_frames, normalize_features, stft, trim_silence)
+from .ge2e import (GE2E_GRAD_SCALE, ge2e_accuracy, ge2e_loss, ge2e_similarity, init_ge2e_params,
+                   scale_ge2e_grads, similarity_matrix)
+from .librispeech import (MIN_FRAMES, compute_features, librispeech_root, list_speakers, load_features,
+                          load_split, sample_batch, speaker_features, speaker_subset, take_utterances)
+
+__all__ = [
+    "SAMPLE_RATE", "dbfs", "normalize_volume", "read_audio", "resample", "to_mono",
+    "baseline_eer", "baseline_embeddings", "mean_std_embedding", "run_baseline",
+    "average_windows", "eer", "embed_utterance", "enrolment_eer", "enrolment_scores", "pairwise_eer",
+    "roc_points", "sliding_windows",
+    "FeatureConfig", "feature_stats", "features_from_waveform", "mel_filterbank", "mel_spectrogram",
+    "n_frames", "normalize_features", "stft", "trim_silence",
+    "GE2E_GRAD_SCALE", "ge2e_accuracy", "ge2e_loss", "ge2e_similarity", "init_ge2e_params",
+    "scale_ge2e_grads", "similarity_matrix",
+    "MIN_FRAMES", "compute_features", "librispeech_root", "list_speakers", "load_features", "load_split",
+    "sample_batch", "speaker_features", "speaker_subset", "take_utterances",
+]
