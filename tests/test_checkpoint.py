@@ -1,4 +1,5 @@
 """Tests for ttrnn_np.checkpoint: exact round trips of nested trees, atomic writes, and every error path."""
+import dataclasses
 import json
 import os
 
@@ -10,6 +11,12 @@ from hypothesis import strategies as st
 from ttrnn_np.checkpoint import FORMAT_VERSION, checkpoint_files, jsonable, load_checkpoint, save_checkpoint
 from ttrnn_np.optim import adam_init, adam_step
 from ttrnn_np.pytree import tree_flatten, tree_leaves
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    modes: tuple
+    rank: int
 
 
 def model_params(seed=0):
@@ -35,7 +42,7 @@ def test_round_trip_with_optimizer_state_and_meta(tmp_path):
     params = model_params()
     trained = {"cell": params["cell"]}  # the float leaves
     _, opt_state = adam_step(trained, {"cell": model_params(1)["cell"]}, adam_init(trained), lr=0.1)
-    meta = {"config": {"modes": (4, 7), "rank": 2}, "epoch": 3, "metrics": {"val_accuracy": np.float64(0.97)},
+    meta = {"config": Config(modes=(4, 7), rank=2), "epoch": 3, "metrics": {"val_accuracy": np.float64(0.97)},
             "history": [0.5, 0.25], "rng": np.random.default_rng(1).bit_generator.state}
     npz, js = save_checkpoint(tmp_path / "run" / "best", params, opt_state, meta)
     assert (npz, js) == (str(tmp_path / "run" / "best.npz"), str(tmp_path / "run" / "best.json"))
@@ -140,10 +147,11 @@ def rewrite_header(path, **changes):
 def test_format_errors(tmp_path):
     save_checkpoint(tmp_path / "ck", model_params())
     rewrite_header(tmp_path / "ck.json", format_version=FORMAT_VERSION + 1)
-    with pytest.raises(ValueError, match=f"has checkpoint format version {FORMAT_VERSION + 1}; this ttrnn_np reads version {FORMAT_VERSION}"):
+    message = f"has checkpoint format version {FORMAT_VERSION + 1}; this ttrnn_np reads version {FORMAT_VERSION}"
+    with pytest.raises(ValueError, match=message):
         load_checkpoint(tmp_path / "ck")
     rewrite_header(tmp_path / "ck.json", format="something-else")
-    with pytest.raises(ValueError, match="is not a ttrnn_np checkpoint: expected format 'ttrnn_np.checkpoint', got 'something-else'"):
+    with pytest.raises(ValueError, match=r"not a ttrnn_np checkpoint: expected format 'ttrnn_np\.checkpoint', got 'something-else'"):
         load_checkpoint(tmp_path / "ck")
     (tmp_path / "ck.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="is not a ttrnn_np checkpoint: expected format .*, got 'list'"):

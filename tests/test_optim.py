@@ -30,10 +30,12 @@ def test_adam_first_two_steps_by_hand():
     state = adam_init(params)
     params, state = adam_step(params, {"theta": np.array([0.5])}, state, lr=0.1)
     assert params["theta"][0] == pytest.approx(0.900000002, abs=1e-12)
-    assert state["t"] == 1 and state["m"]["theta"][0] == pytest.approx(0.05) and state["v"]["theta"][0] == pytest.approx(0.00025)
+    assert state["t"] == 1
+    assert (state["m"]["theta"][0], state["v"]["theta"][0]) == pytest.approx((0.05, 0.00025))
     params, state = adam_step(params, {"theta": np.array([-0.2])}, state, lr=0.1)
     assert params["theta"][0] == pytest.approx(0.8654394181, abs=1e-10)
-    assert state["t"] == 2 and state["m"]["theta"][0] == pytest.approx(0.025) and state["v"]["theta"][0] == pytest.approx(0.00028975)
+    assert state["t"] == 2
+    assert (state["m"]["theta"][0], state["v"]["theta"][0]) == pytest.approx((0.025, 0.00028975))
 
 
 def test_adam_state_carries_across_calls():
@@ -45,7 +47,8 @@ def test_adam_state_carries_across_calls():
     assert state["t"] == 2
     assert not np.allclose(carried["W"][0], restarted["W"][0])
     # a restart's first step moves every entry by lr·sign(g) (up to ε): the carried one does not
-    np.testing.assert_allclose(restarted["W"][0] - params["W"][0], -0.01 * (np.sign(g1["W"][0]) + np.sign(g2["W"][0])), atol=1e-8)
+    signs = np.sign(g1["W"][0]) + np.sign(g2["W"][0])  # (2, 3)
+    np.testing.assert_allclose(restarted["W"][0] - params["W"][0], -0.01 * signs, atol=1e-8)
 
 
 def test_adam_converges_on_a_quadratic():
@@ -104,7 +107,7 @@ def test_optimizer_by_name():
     p, _ = opt.step(params, g, opt.init(params), 0.1)
     q, _ = sgd_step(params, g, sgd_init(params), 0.1, momentum=0.5, nesterov=True)
     np.testing.assert_array_equal(p["W"][1], q["W"][1])
-    p, s = Optimizer("adam").step(params, g, Optimizer("adam").init(params), 0.1)
+    p, _ = Optimizer("adam").step(params, g, Optimizer("adam").init(params), 0.1)
     q, _ = adam_step(params, g, adam_init(params), 0.1)
     np.testing.assert_array_equal(p["W"][1], q["W"][1])
     with pytest.raises(ValueError, match=r"unknown optimizer 'adamw'; expected one of \['adam', 'sgd'\]"):

@@ -125,7 +125,8 @@ def test_autograd_gradient_has_the_parameter_structure():
 
 
 @pytest.mark.parametrize("a, b, match", [
-    ({"a": 1.0, "b": 2.0}, {"a": 1.0, "c": 2.0}, r"at '<root>': dict with keys \['a', 'b'\] vs dict with keys \['a', 'c'\]"),
+    ({"a": 1.0, "b": 2.0}, {"a": 1.0, "c": 2.0},
+     r"at '<root>': dict with keys \['a', 'b'\] vs dict with keys \['a', 'c'\]"),
     ({"W": [1.0, 2.0]}, {"W": [1.0]}, r"at 'W': list of 2 vs list of 1"),
     ({"W": [1.0, 2.0]}, {"W": (1.0, 2.0)}, r"at 'W': list of 2 vs tuple of 2"),
     ([np.ones(3), [1.0]], [np.ones(3), np.ones(1)], r"at '1': list of 1 vs leaf ndarray of shape \(1,\)"),

@@ -50,7 +50,7 @@ from .ttmatmul import matmul
 from .ttmatrix import full
 
 __all__ = ["GATES", "LAYOUTS", "INITS", "BIAS_INIT", "GateAlignmentWarning", "CellConfig", "gate_digits",
-           "check_dtype", "init_cell", "project", "dense_weights", "zero_state", "sigmoid", "step"]
+           "check_positive_int", "check_dtype", "init_cell", "project", "dense_weights", "zero_state", "sigmoid", "step"]
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 LAYOUTS = ("dense", "naive", "joint", "joint_gate_core")
@@ -73,7 +73,7 @@ def gate_digits(out_modes, hidden_size):
     return next(p for p in range(1, len(out_modes) + 1) if hidden_size % math.prod(out_modes[p:]) == 0)
 
 
-def _positive_int(name, value):
+def check_positive_int(name, value):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
@@ -120,7 +120,7 @@ class CellConfig:
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         for name in ("input_size", "hidden_size", "n_cores", "rank"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         if not (isinstance(self.forget_bias, numbers.Real) and math.isfinite(self.forget_bias)):
             raise ValueError(f"forget_bias must be a finite number, got {self.forget_bias!r}")
         if self.kind == "gru" and self.forget_bias != 0:
@@ -134,7 +134,7 @@ class CellConfig:
                 if name == "out_modes" and self.layout != "joint":
                     raise ValueError(f"out_modes (the modes of G·H) applies to the joint layout only, got "
                                      f"layout {self.layout!r}")
-                object.__setattr__(self, name, tuple(_positive_int(name, m) for m in modes))
+                object.__setattr__(self, name, tuple(check_positive_int(name, m) for m in modes))
         if self.layout != "dense":
             self.tt_shapes  # resolve and check the modes now, so a bad config fails where it is made
         if self.layout == "joint" and self.gate_digits > 1:

@@ -16,6 +16,7 @@ disk, then renamed over the target with ``os.replace``.  The npz is replaced fir
 the json records the npz's SHA-256 and loading recomputes it, so a pair from two different saves (a
 save interrupted between the two renames) or a damaged npz is reported, never silently loaded.
 """
+import dataclasses
 import hashlib
 import io
 import json
@@ -48,14 +49,16 @@ def _as_array(path, leaf):
 
 
 def _json_default(obj):
-    """Let numpy scalars and arrays in ``meta`` be written as JSON numbers and lists."""
+    """Write numpy scalars / arrays in ``meta`` as JSON numbers / lists and dataclasses as dicts."""
     if isinstance(obj, (np.generic, np.ndarray)):
         return obj.tolist()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
     raise TypeError(f"checkpoint meta must be JSON-serializable, got a {type(obj).__name__}: {obj!r:.60}")
 
 
 def jsonable(obj):
-    """``obj`` as it reads back from a checkpoint's JSON (tuples become lists, numpy values Python ones)."""
+    """``obj`` as it reads back from a checkpoint's JSON (tuples -> lists, numpy -> Python, dataclasses -> dicts)."""
     return json.loads(json.dumps(obj, default=_json_default))
 
 
@@ -79,7 +82,7 @@ def save_checkpoint(path, params, opt_state=None, meta=None):
     """Write ``PATH.npz`` then ``PATH.json`` atomically (see the module docstring); returns the pair of paths.
 
     ``params`` and ``opt_state`` are pytrees of numeric arrays / scalars; ``meta`` is a JSON-able dict
-    (numpy scalars and arrays in it are converted to numbers and lists).
+    (numpy scalars and arrays in it become numbers and lists, dataclass instances dicts).
     """
     npz_path, json_path = checkpoint_files(path)
     tree = {"params": params} if opt_state is None else {"params": params, "opt_state": opt_state}

@@ -2,24 +2,14 @@
 
 An optimizer is a pair ``init(params) -> state`` and ``step(params, grads, state, lr, ...) -> (params,
 state)``.  The state is an explicit pytree the caller carries from one step to the next (and saves in
-checkpoints), so nothing restarts between calls.  Leafwise, with step count t = 1, 2, ... and
-weight decay λ added to the gradient as an L2 penalty (as in ``torch.optim``), g ← g + λθ:
+checkpoints), so nothing restarts between calls (``autograd.misc.optimizers.adam`` restarts its moments
+on every call).  Updates act leafwise: θ is a parameter leaf, g its gradient, η the learning rate, t the
+step count (1, 2, ...); every state tree has the shapes and dtypes of ``params``.  Weight decay λ is an
+L2 penalty added to the gradient, g ← g + λθ, as in ``torch.optim``.
 
-Adam (Kingma & Ba 2015, bias-corrected):
+Global-norm clipping with threshold c:  ĝ = g · min(1, c / ‖g‖),  ‖g‖ = sqrt(Σ_leaves Σ_entries g²).
 
-    m_t = β1 m_{t-1} + (1 - β1) g          v_t = β2 v_{t-1} + (1 - β2) g²
-    m̂_t = m_t / (1 - β1^t)                 v̂_t = v_t / (1 - β2^t)
-    θ_t = θ_{t-1} - η m̂_t / (sqrt(v̂_t) + ε)
-
-SGD with momentum μ (heavy ball, or Nesterov):
-
-    u_t = μ u_{t-1} + g
-    θ_t = θ_{t-1} - η u_t                  (heavy ball)
-    θ_t = θ_{t-1} - η (g + μ u_t)          (Nesterov)
-
-Global-norm clipping with threshold c:  ĝ = g · min(1, c / ‖g‖),  ‖g‖ = sqrt(Σ_leaves Σ g²).
-
-Schedules map a 0-based step or epoch index to a learning rate η.
+Schedules map a 0-based step or epoch index t to a learning rate η(t).
 """
 import inspect
 import math
@@ -42,17 +32,22 @@ def adam_init(params):
 
 
 def adam_step(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0):
-    """One bias-corrected Adam step (see the module docstring); returns ``(params, state)``."""
+    """One bias-corrected Adam step (Kingma & Ba 2015); returns ``(params, state)``.
+
+        m_t = β1 m_{t-1} + (1 - β1) g          v_t = β2 v_{t-1} + (1 - β2) g²
+        m̂_t = m_t / (1 - β1^t)                 v̂_t = v_t / (1 - β2^t)
+        θ_t = θ_{t-1} - η m̂_t / (sqrt(v̂_t) + ε)
+    """
     _check_lr(lr)
     if not (0 <= b1 < 1 and 0 <= b2 < 1 and eps > 0):
         raise ValueError(f"Adam needs 0 <= b1, b2 < 1 and eps > 0, got b1={b1}, b2={b2}, eps={eps}")
     if weight_decay:
-        grads = tree_map(lambda g, p: g + weight_decay * p, grads, params)
+        grads = tree_map(lambda g, p: g + weight_decay * p, grads, params)  # tree like params
     t = int(state["t"]) + 1
-    m = tree_map(lambda m, g: b1 * m + (1 - b1) * g, state["m"], grads)
-    v = tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state["v"], grads)
+    m = tree_map(lambda m, g: b1 * m + (1 - b1) * g, state["m"], grads)  # tree like params
+    v = tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state["v"], grads)  # tree like params
     c1, c2 = 1 - b1**t, 1 - b2**t
-    params = tree_map(lambda p, m, v: p - lr * (m / c1) / (np.sqrt(v / c2) + eps), params, m, v)
+    params = tree_map(lambda p, m, v: p - lr * (m / c1) / (np.sqrt(v / c2) + eps), params, m, v)  # tree like params
     return params, {"t": t, "m": m, "v": v}
 
 
@@ -62,19 +57,24 @@ def sgd_init(params):
 
 
 def sgd_step(params, grads, state, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
-    """One SGD step with (optionally Nesterov) momentum (see the module docstring); returns ``(params, state)``."""
+    """One SGD step with heavy-ball or Nesterov momentum μ; returns ``(params, state)``.
+
+        u_t = μ u_{t-1} + g
+        θ_t = θ_{t-1} - η u_t                  (heavy ball; μ = 0 is plain SGD)
+        θ_t = θ_{t-1} - η (g + μ u_t)          (Nesterov)
+    """
     _check_lr(lr)
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
     if nesterov and momentum == 0:
         raise ValueError("Nesterov momentum needs momentum > 0, got momentum=0")
     if weight_decay:
-        grads = tree_map(lambda g, p: g + weight_decay * p, grads, params)
-    u = tree_map(lambda u, g: momentum * u + g, state["u"], grads)
+        grads = tree_map(lambda g, p: g + weight_decay * p, grads, params)  # tree like params
+    u = tree_map(lambda u, g: momentum * u + g, state["u"], grads)  # tree like params
     if nesterov:
-        params = tree_map(lambda p, g, u: p - lr * (g + momentum * u), params, grads, u)
+        params = tree_map(lambda p, g, u: p - lr * (g + momentum * u), params, grads, u)  # tree like params
     else:
-        params = tree_map(lambda p, u: p - lr * u, params, u)
+        params = tree_map(lambda p, u: p - lr * u, params, u)  # tree like params
     return params, {"u": u}
 
 
@@ -118,7 +118,7 @@ def clip_by_global_norm(grads, max_norm):
     if max_norm is None or not math.isfinite(norm) or norm <= max_norm:
         return grads, norm
     scale = max_norm / norm
-    return tree_map(lambda g: g * scale, grads), norm
+    return tree_map(lambda g: g * scale, grads), norm  # tree like grads
 
 
 def _check_index(t):
@@ -138,10 +138,14 @@ def constant(lr):
 
 
 def step_decay(lr0, step_size, gamma=0.1):
-    """η(t) = lr0 · gamma^floor(t / step_size); the paper's MNIST schedule is ``step_decay(1e-2, 10, 0.1)`` per epoch."""
+    """η(t) = lr0 · gamma^floor(t / step_size).
+
+    The paper's MNIST schedule (×0.1 every 10 epochs) is ``step_decay(1e-2, 10, 0.1)`` called per epoch.
+    """
     _check_lr(lr0)
     if not (isinstance(step_size, numbers.Integral) and step_size > 0 and gamma > 0):
-        raise ValueError(f"step_decay needs an integer step_size > 0 and gamma > 0, got {step_size!r}, {gamma!r}")
+        raise ValueError(f"step_decay needs an integer step_size > 0 and gamma > 0, "
+                         f"got {step_size!r}, {gamma!r}")
 
     def schedule(t):
         _check_index(t)
@@ -157,7 +161,8 @@ def cosine(lr0, total, warmup=0, lr_min=0.0):
     η(t) = lr_min + (lr0 - lr_min) · (1 + cos(π p)) / 2,  p = min(1, (t - warmup) / (total - warmup)).
     """
     _check_lr(lr0)
-    if not (isinstance(total, numbers.Integral) and isinstance(warmup, numbers.Integral) and 0 <= warmup < total):
+    integers = isinstance(total, numbers.Integral) and isinstance(warmup, numbers.Integral)
+    if not (integers and 0 <= warmup < total):
         raise ValueError(f"cosine needs integers 0 <= warmup < total, got warmup={warmup!r}, total={total!r}")
     if not 0 <= lr_min <= lr0:
         raise ValueError(f"cosine needs 0 <= lr_min <= lr0, got lr_min={lr_min!r}, lr0={lr0!r}")

@@ -98,7 +98,8 @@ def _flatten(node, path, flat):
     if kind == "dict":
         for key in node:
             if not isinstance(key, str) or "/" in key:
-                raise ValueError(f"tree_flatten needs string dict keys without '/', got {key!r} at '{path or '<root>'}'")
+                raise ValueError(f"tree_flatten needs string dict keys without '/', "
+                                 f"got {key!r} at '{path or '<root>'}'")
         return {"dict": {k: _flatten(v, _join(path, k), flat) for k, v in node.items()}}
     return {kind: [_flatten(x, _join(path, i), flat) for i, x in enumerate(node)]}
 

@@ -96,7 +96,8 @@ class FitResult:
     metric (the last params when there is no ``evaluate``); ``best_epoch`` (0-based) and ``best_metrics``
     describe it (None without ``evaluate``).  ``history``: ``{"steps": {"loss", "grad_norm", "lr", "time"
     [, "leaf_grad_norms": {path: [...]}]: per-step lists}, "epochs": [{"epoch", "train_loss", "time",
-    **metrics}, ...]}``.
+    **metrics}, ...]}``; a step's time covers gradient, clipping and update (not data loading), an epoch's
+    time the whole training pass (data included; evaluation and checkpointing excluded).
     """
 
     params: object
@@ -120,7 +121,8 @@ def _metrics(evaluate, params, select_metric):
     if not isinstance(metrics, dict):
         raise TypeError(f"evaluate(params) must return a dict of metrics, got {type(metrics).__name__}")
     if select_metric not in metrics:
-        raise ValueError(f"select_metric {select_metric!r} is not among the metrics evaluate returned: {sorted(metrics)}")
+        raise ValueError(f"select_metric {select_metric!r} is not among the metrics evaluate returned: "
+                         f"{sorted(metrics)}")
     clash = sorted({"epoch", "train_loss", "time"} & set(metrics))
     if clash:
         raise ValueError(f"evaluate's metric names {clash} clash with fit's own epoch fields")
@@ -145,7 +147,8 @@ def _restore(checkpoint_dir, params, settings):
     mismatched = sorted(p for p in set(given) | set(saved)
                         if p not in given or p not in saved or np.shape(given[p]) != np.shape(saved[p]))
     if mismatched:
-        raise ValueError(f"cannot resume from {checkpoint_dir}: its parameters differ from the model's at {mismatched[:3]}")
+        raise ValueError(f"cannot resume from {checkpoint_dir}: its parameters differ from the model's "
+                         f"at {mismatched[:3]}")
     best_params = saved_params
     if run["best"]["epoch"] is not None:
         best_params = load_checkpoint(os.path.join(checkpoint_dir, "best"))[0]
@@ -235,10 +238,10 @@ def fit(loss_fn, params, train_batches, *, epochs, optimizer="adam", lr=1e-3, lr
                 bar.close()
         if not epoch_losses:
             raise ValueError(f"train_batches({epoch}, rng) yielded no batches")
+        train_time = time.perf_counter() - epoch_start
 
         metrics = _metrics(evaluate, params, select_metric)
-        entry = {"epoch": epoch, "train_loss": float(np.mean(epoch_losses)),
-                 "time": time.perf_counter() - epoch_start, **metrics}
+        entry = {"epoch": epoch, "train_loss": float(np.mean(epoch_losses)), "time": train_time, **metrics}
         run["history"]["epochs"].append(entry)
         improved = evaluate is not None and _improves(metrics[select_metric], run["best"]["value"], mode)
         if improved:

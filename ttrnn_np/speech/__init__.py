@@ -7,9 +7,10 @@
 - ``eer``: exact equal error rate, enrolment and pairwise protocols, sliding-window utterance embeddings.
 - ``baseline``: a no-training mean/std-of-log-mel embedding, the floor a trained encoder must beat.
 
-Pipeline: file ──read_audio──▶ x (L,) ──features_from_waveform──▶ S (T, 40) ──sample_batch──▶
-(N, M, T, 40) ──encoder──▶ E (N, M, D) ──ge2e_loss──▶ L;  test utterance ──sliding_windows──▶ windows ──encoder,
-average_windows──▶ e (D,) ──enrolment_eer──▶ EER.
+Pipeline:
+    training: file ─read_audio─▶ x (L,) ─features_from_waveform─▶ S (T, 40) ─sample_batch─▶ (N, M, T, 40)
+              ─encoder─▶ E (N, M, D) ─ge2e_loss─▶ L
+    test:     S (T, 40) ─sliding_windows─▶ (W, 160, 40) ─encoder, average_windows─▶ e (D,) ─enrolment_eer─▶ EER
 """
 from .audio import SAMPLE_RATE, dbfs, normalize_volume, read_audio, resample, to_mono
 from .baseline import baseline_eer, baseline_embeddings, mean_std_embedding, run_baseline

@@ -6,10 +6,13 @@ For an utterance with (optionally normalised) features S[t, m], the embedding is
 
     e = [ mean_t S[t, :],  std_t S[t, :] ],
 
-the long-term average spectrum and its spread — a classic, crude voice signature.  With global
-normalisation the statistics (μ, σ) of all frames of the evaluated utterances are removed first,
-Ŝ = (S − μ)/σ, so the cosine compares deviations from the average voice rather than the shared spectral
-tilt that makes every raw log-mel mean point the same way.  Scoring uses the enrolment protocol of
+the long-term average spectrum and its spread — a classic, crude voice signature (it also captures the
+recording channel, which is constant within a LibriSpeech chapter).  With global normalisation
+(default) the statistics (μ, σ) of all frames of the evaluated utterances are removed first,
+Ŝ = (S − μ)/σ, so the cosine compares deviations from the average voice with every channel weighted
+equally; without it every raw log-mel mean is a large negative vector, so all cosines crowd near 1 but
+still rank the trials.
+Which variant scores better depends on the data: report both.  Scoring uses the enrolment protocol of
 ``eer.py`` (cosine against centroids of the first ``n_enrol`` utterances), so its EER is the floor any
 trained encoder has to beat.
 """
@@ -22,7 +25,7 @@ from .librispeech import load_split, take_utterances
 
 def mean_std_embedding(features):
     """[mean over frames, std over frames] of (T, M) features: (2M,)."""
-    S = np.asarray(features, dtype=np.float64)
+    S = np.asarray(features, dtype=np.float64)  # (T, M)
     if S.ndim != 2 or S.shape[0] == 0:
         raise ValueError(f"expected features of shape (T ≥ 1, M), got shape {S.shape}")
     return np.concatenate([S.mean(axis=0), S.std(axis=0)])  # (2M,)
@@ -34,8 +37,10 @@ def baseline_embeddings(features_by_speaker, normalize=True):
         mean, std = feature_stats(S for utts in features_by_speaker.values() for S in utts)  # (M,), (M,)
         features_by_speaker = {
             s: [normalize_features(S, mean, std) for S in utts] for s, utts in features_by_speaker.items()
-        }
-    return {s: np.stack([mean_std_embedding(S) for S in utts]) for s, utts in features_by_speaker.items()}
+        }  # s → list of (T_u, M)
+    return {
+        s: np.stack([mean_std_embedding(S) for S in utts]) for s, utts in features_by_speaker.items()
+    }  # s → (U, 2M)
 
 
 def baseline_eer(features_by_speaker, n_enrol, normalize=True):

@@ -80,7 +80,7 @@ def _as_speaker_dict(embeddings_by_speaker):
             raise ValueError(f"expected an (N, U, D) array or a dict of (U, D) arrays, got shape "
                              f"{embeddings_by_speaker.shape}")
         embeddings_by_speaker = dict(enumerate(embeddings_by_speaker))
-    out = {s: np.asarray(e, dtype=np.float64) for s, e in embeddings_by_speaker.items()}
+    out = {s: np.asarray(e, dtype=np.float64) for s, e in embeddings_by_speaker.items()}  # s → (U_s, D)
     dims = {e.shape[1:] for e in out.values()}
     if len(out) < 2 or any(e.ndim != 2 for e in out.values()) or len(dims) != 1:
         raise ValueError(f"expected ≥ 2 speakers with (U, D) embeddings of one D, got shapes "
@@ -89,7 +89,8 @@ def _as_speaker_dict(embeddings_by_speaker):
 
 
 def _unit(x):
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+    """x / ‖x‖ along the last axis."""
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)  # same shape as x
 
 
 def enrolment_scores(embeddings_by_speaker, n_enrol, cosine=True):
@@ -117,8 +118,8 @@ def enrolment_eer(embeddings_by_speaker, n_enrol, cosine=True):
 
 def pairwise_eer(embeddings, speaker_ids):
     """EER and threshold over all utterance pairs u < u' scored by cosine similarity.  embeddings (U, D)."""
-    E = np.asarray(embeddings, dtype=np.float64)
-    ids = np.asarray(speaker_ids)
+    E = np.asarray(embeddings, dtype=np.float64)  # (U, D)
+    ids = np.asarray(speaker_ids)  # (U,)
     if E.ndim != 2 or ids.shape != (E.shape[0],):
         raise ValueError(f"expected embeddings (U, D) and U speaker ids, got {E.shape} and {ids.shape}")
     upper = np.triu_indices(E.shape[0], k=1)  # 2 × (U(U−1)/2,)
@@ -128,7 +129,7 @@ def pairwise_eer(embeddings, speaker_ids):
 
 def sliding_windows(features, n_frames=160, overlap=0.5):
     """Windows (W, n_frames, M) of an utterance's (T, M) features, step ⌊n_frames·(1 − overlap)⌋."""
-    S = np.asarray(features)
+    S = np.asarray(features)  # (T, M)
     step = int(n_frames * (1.0 - overlap))
     if S.ndim != 2 or n_frames < 1 or not 0.0 <= overlap < 1.0 or step < 1:
         raise ValueError(f"expected features (T, M), n_frames ≥ 1 and 0 ≤ overlap < 1 giving a step ≥ 1, got "

@@ -18,17 +18,18 @@ normalisation: wide high channels are not favoured over narrow low ones).
 **Mel spectrogram** S[t, m] = Σ_k P[t, k]·F[m, k], 40 channels, n_fft 400 (25 ms), hop 160 (10 ms) at
 16 kHz.  The paper feeds S itself (mel *power*).  We default to log-compression log(S + ε), ε = 1e-6:
 power spans many decades and the log makes the input to the LSTM roughly Gaussian; ``log=False`` gives
-the paper's features.
+the paper's features.  For a −30 dBFS utterance the loudest mel values are of order 1, so ε floors
+everything about 60 dB below them (background noise between words).
 
 **Silence trimming** (the paper uses the webrtcvad voice detector; we use frame energy).  Non-overlapping
 frames u of ``frame_ms`` (default 30 ms; an incomplete last frame is dropped) have energy
 e_u = Σ x² over the frame.  A frame is voiced when e_u > 0 and e_u ≥ max_u e_u · 10^(threshold_db/10)
 (default −40 dB below the loudest frame).  The voiced flags are smoothed by a moving average over
-``smooth_frames`` frames (default 8, majority vote: isolated clicks go, short gaps close) and then dilated
-by ``pad_frames`` frames on each side (default 7 = 210 ms).  So pauses shorter than
-2·pad_frames + 1 frames (450 ms) are kept whole, longer ones shrink to 210 ms of silence on each side of
-the speech, and a silent waveform trims to nothing.  These mirror the reference's VAD settings
-(30 ms windows, moving average 8, dilation 7).
+``smooth_frames`` frames (default 8, majority vote ≥ ½: isolated clicks go, short gaps close; with an
+even width a voiced run also grows by one frame at its end) and then dilated by ``pad_frames`` frames on
+each side (default 7 = 210 ms).  So pauses up to about 2·pad_frames frames (≈ 420 ms) are kept whole,
+longer ones shrink to ≈ 210 ms of silence on each side of the speech, and a silent waveform trims to
+nothing.  These mirror the reference's VAD settings (30 ms windows, moving average 8, dilation 7).
 
 **Normalisation** for the model input: (S − μ)/σ per mel channel, with μ, σ either of one utterance or
 of a whole training set (``feature_stats``).
@@ -71,14 +72,14 @@ def n_frames(n_samples, n_fft=N_FFT, hop=HOP):
 
 
 def _check_waveform(x):
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)  # (L,)
     if x.ndim != 1:
         raise ValueError(f"expected a mono waveform of shape (L,), got shape {x.shape}")
     return x
 
 
 def frame_signal(x, n_fft=N_FFT, hop=HOP):
-    """Cut a waveform into overlapping frames: (T, n_fft), frame t = x[t·hop : t·hop + n_fft]."""
+    """Cut a waveform into overlapping frames: (T, n_fft), frame t = x[t·hop : t·hop + n_fft] (a read-only view)."""
     x = _check_waveform(x)
     if n_fft < 1 or hop < 1:
         raise ValueError(f"n_fft and hop must be positive integers, got n_fft={n_fft}, hop={hop}")
@@ -106,12 +107,12 @@ def power_spectrogram(x, n_fft=N_FFT, hop=HOP):
 
 def hz_to_mel(f):
     """HTK mel scale: 2595·log₁₀(1 + f/700)."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)  # same shape as f
 
 
 def mel_to_hz(mel):
     """Inverse of ``hz_to_mel``: 700·(10^(mel/2595) − 1)."""
-    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)  # same shape as mel
 
 
 def mel_band_edges(n_mels=N_MELS, sample_rate=SAMPLE_RATE, f_min=0.0, f_max=None):
@@ -211,7 +212,7 @@ def feature_stats(features):
 
 def normalize_features(S, mean=None, std=None, eps=1e-8):
     """(S − μ)/(σ + eps) per channel; μ, σ default to the utterance's own statistics.  (T, M) → (T, M)."""
-    S = np.asarray(S, dtype=np.float64)
+    S = np.asarray(S, dtype=np.float64)  # (T, M)
     if S.ndim != 2:
         raise ValueError(f"expected features of shape (T, M), got shape {S.shape}")
     if (mean is None) != (std is None):

@@ -32,7 +32,7 @@ W_INIT = 10.0
 B_INIT = -5.0
 W_MIN = 1e-6
 GE2E_GRAD_SCALE = 0.01
-_NORM_EPS = 1e-12
+_NORM_EPS = 1e-24
 
 
 def init_ge2e_params():
@@ -41,7 +41,7 @@ def init_ge2e_params():
 
 
 def _unit(x):
-    """x / ‖x‖ along the last axis (a tiny ε under the root keeps the zero vector finite)."""
+    """x / ‖x‖ along the last axis (ε = 1e-24 under the root keeps an exactly-zero vector finite)."""
     return x / np.sqrt(np.sum(x**2, axis=-1, keepdims=True) + _NORM_EPS)
 
 

@@ -1,0 +1,153 @@
+"""The size story: parameters by part, compression and FLOPs per step of a cell or a whole model.
+
+Index letters: I input size, H hidden size, G gates (4 LSTM, 3 GRU), K head output size, d cores, R rank,
+L layers, a(n) = auto_shape(n, d), P_TT(m, n, R) = Σ_k r_k m_k n_k r_{k+1} the size of a TT-matrix.
+
+Parameters of one cell (one bias per cell, PAPER.md §5 and §7.1):
+
+    layout           W_x                          W_h                          bias
+    dense            I·G·H                        H·G·H                        G·H
+    naive            G·P_TT(a(I), a(H), R)        G·P_TT(a(H), a(H), R)        G·H
+    joint            P_TT(a(I), a(G·H), R)        P_TT(a(H), a(G·H), R)        G·H
+    joint_gate_core  P_TT([1]+a(I), [G]+a(H), R)  P_TT([1]+a(H), [G]+a(H), R)  G·H
+
+The head adds H·K (dense) or P_TT(a(H), a(K), R) weights and K biases.  The dense equivalent is the same
+model with dense weights everywhere; compression = dense total / total.  The authors' joint cells carry two
+biases (8H for the LSTM) and their naive LSTM none, so their tables differ from ours by those biases.
+
+FLOPs per sample and time step count the products x W_x and h W_h of every layer (``cost.matmul_flops``:
+"ltr" left-to-right, "rtl" right-to-left, "best" the cheaper order of each product, "dense" 2·M·N); the head
+runs once per sequence and is reported apart.  Element-wise gate work, O(G·H), is left out as in the paper.
+"""
+
+from . import cost
+from .cells import CellConfig
+from .heads import head_shape
+from .rnn import ModelConfig
+from .shapes import max_ranks, rank_tuple
+
+__all__ = ["tt_matrices", "cell_sizes", "head_sizes", "model_sizes", "size_story"]
+
+_FLOP_KEYS = ("ltr", "rtl", "best", "dense")
+
+
+def tt_matrices(cell):
+    """{"W_x": (row modes, column modes, copies), "W_h": …} of a TT cell (copies = G for naive, else 1)."""
+    copies = cell.num_gates if cell.layout == "naive" else 1
+    return {name: (m, n, copies) for name, (m, n) in cell.tt_shapes.items()}
+
+
+def _ranks(row_modes, col_modes, rank):
+    """Requested and effective (capped at the useful maximum) rank tuples of one TT-matrix."""
+    requested = rank_tuple(rank, len(row_modes))
+    useful = max_ranks(row_modes, col_modes)
+    return {"requested": requested, "effective": tuple(map(min, requested, useful))}
+
+
+def _tt_part(row_modes, col_modes, rank, copies=1):
+    flops = cost.matmul_flops(row_modes, col_modes, rank)
+    return {"params": copies * cost.params(row_modes, col_modes, rank),
+            "flops": {key: copies * flops[key] for key in _FLOP_KEYS},
+            "ranks": _ranks(row_modes, col_modes, rank)}
+
+
+def _dense_part(M, N):
+    return {"params": M * N, "flops": {key: 2 * M * N for key in _FLOP_KEYS}, "ranks": None}
+
+
+def cell_sizes(cell):
+    """{"W_x", "W_h": {"params", "flops", "ranks"}, "bias": G·H, "dense_weights": (I + H)·G·H} of one cell."""
+    GH = cell.num_gates * cell.hidden_size
+    if cell.layout == "dense":
+        parts = {"W_x": _dense_part(cell.input_size, GH), "W_h": _dense_part(cell.hidden_size, GH)}
+    else:
+        parts = {name: _tt_part(m, n, cell.rank, copies) for name, (m, n, copies) in tt_matrices(cell).items()}
+    return {**parts, "bias": GH, "dense_weights": (cell.input_size + cell.hidden_size) * GH}
+
+
+def head_sizes(head, cell):
+    """{"W": {"params", "flops", "ranks"}, "bias": K, "dense_weights": H·K} of a head on ``cell``."""
+    if head.layout == "dense":
+        W = _dense_part(cell.hidden_size, head.out_size)
+    else:
+        W = _tt_part(*head_shape(head, cell))
+    return {"W": W, "bias": head.out_size, "dense_weights": cell.hidden_size * head.out_size}
+
+
+def model_sizes(config):
+    """Parameters by part, totals with and without biases, dense equivalent, compression, FLOPs, ranks.
+
+    ``config`` is a ModelConfig, or a CellConfig (counted as one layer without a head).
+    """
+    if isinstance(config, CellConfig):
+        config = ModelConfig(config, head=None)
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"expected a ModelConfig or CellConfig, got {type(config).__name__}")
+    layers = [cell_sizes(cell) for cell in config.layers]
+    head = None if config.head is None else head_sizes(config.head, config.cell)
+    parts = {"W_x": sum(s["W_x"]["params"] for s in layers), "W_h": sum(s["W_h"]["params"] for s in layers),
+             "bias": sum(s["bias"] for s in layers),
+             "head_W": 0 if head is None else head["W"]["params"], "head_b": 0 if head is None else head["bias"]}
+    weights = parts["W_x"] + parts["W_h"] + parts["head_W"]
+    dense_weights = sum(s["dense_weights"] for s in layers) + (0 if head is None else head["dense_weights"])
+    biases = parts["bias"] + parts["head_b"]
+    ranks = {f"layer {l} {name}": s[name]["ranks"] for l, s in enumerate(layers) for name in ("W_x", "W_h")}
+    if head is not None:
+        ranks["head W"] = head["W"]["ranks"]
+    return {"parts": parts,
+            "total": weights + biases, "total_no_bias": weights,
+            "dense_total": dense_weights + biases, "dense_no_bias": dense_weights,
+            "compression": (dense_weights + biases) / (weights + biases),
+            "compression_no_bias": dense_weights / weights,
+            "flops_per_step": {key: sum(s[name]["flops"][key] for s in layers for name in ("W_x", "W_h"))
+                               for key in _FLOP_KEYS},
+            "head_flops": None if head is None else head["W"]["flops"],
+            "ranks": {name: r for name, r in ranks.items() if r is not None},
+            "layers": layers, "head": head}
+
+
+def _modes_text(row_modes, col_modes, rank):
+    r = _ranks(row_modes, col_modes, rank)
+    capped = "" if r["effective"] == r["requested"] else f" (useful {'-'.join(map(str, r['effective']))})"
+    return (f"({','.join(map(str, row_modes))})→({','.join(map(str, col_modes))}), ranks "
+            f"{'-'.join(map(str, r['requested']))}{capped}")
+
+
+def _layout_text(cell):
+    if cell.layout == "dense":
+        return "dense"
+    cores = f"{cell.n_cores} + gate core" if cell.layout == "joint_gate_core" else str(cell.n_cores)
+    return f"{cell.layout} TT, d = {cores} cores, rank {cell.rank}"
+
+
+def size_story(config):
+    """A readable multi-line account of a model's (or cell's) size, compression and FLOPs per step."""
+    s = model_sizes(config)
+    config = ModelConfig(config, head=None) if isinstance(config, CellConfig) else config
+    cell, lines = config.cell, []
+    head = "" if config.head is None else (f", {config.head.kind} head {cell.hidden_size}→{config.head.out_size} "
+                                           f"({config.head.layout})")
+    lines.append(f"{cell.kind.upper()}, {_layout_text(cell)}, {config.num_layers} layer{'s' if config.num_layers > 1 else ''}, "
+                 f"I={cell.input_size} → H={cell.hidden_size}{head}")
+    for l, (layer, sizes) in enumerate(zip(config.layers, s["layers"])):
+        for name in ("W_x", "W_h"):
+            shape = "dense" if layer.layout == "dense" else _modes_text(*layer.tt_shapes[name], layer.rank)
+            each = f" per gate (×{layer.num_gates})" if layer.layout == "naive" else ""
+            lines.append(f"  layer {l} {name}: {shape}{each}: {sizes[name]['params']:,}")
+        lines.append(f"  layer {l} bias: {sizes['bias']:,}")
+        if layer.gate_digits is not None:
+            n_0, G = layer.tt_shapes["W_x"][1][0], layer.num_gates
+            lines.append(f"  layer {l} gates: " + (f"aligned, the leading column mode n_0 = {n_0} separates the {G}"
+                                                   if layer.gate_digits == 1 else
+                                                   f"misaligned, {G} ∤ n_0 = {n_0}, the gate index spans the "
+                                                   f"leading {layer.gate_digits} column modes"))
+    if config.head is not None:
+        shape = "dense" if config.head.layout == "dense" else _modes_text(*head_shape(config.head, cell))
+        lines.append(f"  head W: {shape}: {s['parts']['head_W']:,}")
+        lines.append(f"  head bias: {s['parts']['head_b']:,}")
+    lines.append(f"  total {s['total']:,} parameters ({s['total_no_bias']:,} without biases); dense equivalent "
+                 f"{s['dense_total']:,} → {s['compression']:,.1f}× compression")
+    flops = s["flops_per_step"]
+    lines.append(f"  FLOPs per time step and sample: {flops['best']:,} (cheaper order; ltr {flops['ltr']:,}, "
+                 f"rtl {flops['rtl']:,}) vs {flops['dense']:,} dense ({flops['dense'] / flops['best']:.2f}×)")
+    return "\n".join(lines)

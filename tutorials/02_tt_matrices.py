@@ -1,0 +1,529 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · TT-matrices: a weight matrix as a chain of 4-D cores
+#
+# Tutorial 01 stored a d-way *tensor* as a tensor train. A recurrent network's weights are *matrices*
+# $W \in \mathbb{R}^{M \times N}$ (layer convention $y = xW + b$, so $M$ = inputs, $N$ = outputs). This
+# notebook turns a matrix into a **TT-matrix**, multiplies by it without ever forming $W$, asks when that is
+# actually faster, and shows how to initialize it so that the full matrix has the variance we want.
+#
+# **Notation.** Write both dimensions as products of $d$ *modes*, $M = m_0 m_1 \cdots m_{d-1}$ and
+# $N = n_0 n_1 \cdots n_{d-1}$. Core $k$ has shape $(r_k, m_k, n_k, r_{k+1})$ with $r_0 = r_d = 1$. A row index
+# $i$ is split into digits $(i_0, \dots, i_{d-1})$ with $i = (\cdots(i_0 m_1 + i_1) m_2 + \cdots) + i_{d-1}$
+# (mode 0 most significant, C order), and a column index $j$ into $(j_0, \dots, j_{d-1})$ the same way. Then
+#
+# $$W[i, j] = G_0[:, i_0, j_0, :]\; G_1[:, i_1, j_1, :] \cdots G_{d-1}[:, i_{d-1}, j_{d-1}, :],$$
+#
+# a product of an $1 \times r_1$, $r_1 \times r_2$, …, $r_{d-1} \times 1$ matrix. Row digit $k$ and column
+# digit $k$ always meet in the same core. The TT-matrix stores
+#
+# $$P_{TT} = \sum_k r_k m_k n_k r_{k+1} \quad\text{numbers instead of}\quad MN.$$
+#
+# Index letters: $b$ batch, $i/j$ row/column index, $m/n$ row/column modes, $r$ ranks, $k$ core, $d$ cores,
+# $R$ a uniform inner rank ($r = (1, R, \dots, R, 1)$).
+
+# %% [markdown]
+# Section 4 times matrix products. For timings that mean something we pin the BLAS library to **one thread**
+# (unless you exported a thread count yourself before starting Jupyter). The thread variables only act if they
+# are set before NumPy is first imported, so this happens first of all, and we remember whether it could work.
+
+# %%
+import os
+import sys
+
+NUMPY_WAS_LOADED = "numpy" in sys.modules  # True only if something imported NumPy before this cell
+for variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+
+import time
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ttrnn_np import cost, init, shapes, ttmatmul, ttmatrix
+
+FAST = os.environ.get("TTRNN_FAST") == "1"
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. The index mapping on a 6 × 8 matrix
+#
+# Take $M = 6 = 2 \cdot 3$ and $N = 8 = 2 \cdot 4$: modes $(m_0, m_1) = (2, 3)$ and $(n_0, n_1) = (2, 4)$.
+# Row $i$ has digits $i = 3 i_0 + i_1$ and column $j$ has digits $j = 4 j_0 + j_1$; `np.unravel_index` does
+# exactly this C-order split.
+
+# %%
+m, n = (2, 3), (2, 4)  # row modes (m0, m1), column modes (n0, n1)
+M, N = 6, 8
+i_digits = np.unravel_index(np.arange(M), m)  # ((M,), (M,)): i0, i1 for every row
+j_digits = np.unravel_index(np.arange(N), n)  # ((N,), (N,)): j0, j1 for every column
+print("row i    :", " ".join(f"{i:>5}" for i in range(M)))
+print("(i0, i1) :", " ".join(f"{a},{b:<3}" for a, b in zip(*i_digits)))
+print("column j :", " ".join(f"{j:>5}" for j in range(N)))
+print("(j0, j1) :", " ".join(f"{a},{b:<3}" for a, b in zip(*j_digits)))
+
+# %% [markdown]
+# So $W$ reshaped to $(m_0, m_1, n_0, n_1) = (2, 3, 2, 4)$ is a 4-way tensor. Pairing each row digit with its
+# column digit, i.e. **interleaving** the axes to $(m_0, n_0, m_1, n_1)$ and merging each pair, gives a 2-way
+# tensor with modes $(m_0 n_0, m_1 n_1) = (4, 12)$. A TT-matrix is nothing but an ordinary TT of that
+# interleaved tensor, with each 3-D core $(r_k, m_k n_k, r_{k+1})$ split back into $(r_k, m_k, n_k, r_{k+1})$.
+#
+# Let us draw a random TT-matrix with rank $r_1 = 2$ and check one entry by hand: row $i = 4$ has digits
+# $(1, 1)$, column $j = 7$ has digits $(1, 3)$, so $W[4, 7] = G_0[0, 1, 1, :] \cdot G_1[:, 1, 3, 0]$, a
+# $1 \times 2$ times $2 \times 1$ product.
+
+# %%
+cores_6x8 = init.normal(m, n, 2, std=1.0, rng=rng)  # [(1, 2, 2, 2), (2, 3, 4, 1)]
+W_6x8 = ttmatrix.full(cores_6x8)  # (6, 8)
+print(ttmatrix.describe(cores_6x8))
+print("core shapes:", [G.shape for G in cores_6x8])
+
+i, j = 4, 7
+(i0, i1), (j0, j1) = np.unravel_index(i, m), np.unravel_index(j, n)
+G0, G1 = cores_6x8
+by_hand = G0[0, i0, j0, :] @ G1[:, i1, j1, 0]  # (r1,) · (r1,) → scalar
+print(f"W[{i}, {j}]: digits i=({i0},{i1}), j=({j0},{j1});  by hand {by_hand:.6f},  full() {W_6x8[i, j]:.6f}")
+assert np.isclose(by_hand, W_6x8[i, j])
+
+# %% [markdown]
+# Every entry, not only one: the interleaved tensor built by hand from the dense matrix equals the product of
+# the two cores written as ordinary TT cores of shape $(1, m_0 n_0, r_1)$ and $(r_1, m_1 n_1, 1)$.
+
+# %%
+A = W_6x8.reshape(m + n)  # (m0, m1, n0, n1)
+A = A.transpose(0, 2, 1, 3).reshape(m[0] * n[0], m[1] * n[1])  # (m0·n0, m1·n1) = (4, 12)
+tt_product = G0.reshape(m[0] * n[0], -1) @ G1.reshape(G1.shape[0], -1)  # (m0·n0, r1) @ (r1, m1·n1) → (4, 12)
+print(f"max |interleaved W − G0·G1| = {np.abs(A - tt_product).max():.1e}")
+assert np.allclose(A, tt_product)
+
+# %% [markdown]
+# ## 2. From dense to TT and back: `from_dense` and `full`
+#
+# `ttmatrix.from_dense(W, m, n, eps)` does the interleaving above and then runs TT-SVD (tutorial 01) at relative
+# accuracy `eps`; `ttmatrix.full` chains the cores and un-interleaves. Three cases:
+#
+# * a TT-matrix of rank 2, densified: TT-SVD finds rank 2 again and the round trip is exact;
+# * a random dense $6 \times 8$ matrix: its interleaved $4 \times 12$ unfolding has rank 4, the **useful maximum**
+#   $\min(m_0 n_0, m_1 n_1)$, so the "compressed" TT needs $4 \cdot 4 + 4 \cdot 12 = 64$ numbers for 48 entries;
+# * the same random matrix capped at `max_rank=2`: smaller, but no longer exact.
+
+# %%
+back = ttmatrix.from_dense(W_6x8, m, n)
+W_random = rng.standard_normal((M, N))  # (6, 8)
+exact = ttmatrix.from_dense(W_random, m, n)
+capped = ttmatrix.from_dense(W_random, m, n, max_rank=2)
+for name, cores, W in [("rank-2 TT", back, W_6x8), ("random", exact, W_random), ("random, max_rank 2", capped, W_random)]:
+    error = np.linalg.norm(ttmatrix.full(cores) - W) / np.linalg.norm(W)
+    print(f"{name:>19}: {ttmatrix.describe(cores)};  relative error {error:.1e}")
+assert ttmatrix.ranks(back) == (1, 2, 1) and ttmatrix.ranks(exact) == shapes.max_ranks(m, n)
+assert np.allclose(ttmatrix.full(back), W_6x8) and np.allclose(ttmatrix.full(exact), W_random)
+
+# %% [markdown]
+# In a network we never go through a dense matrix: the cores are initialized directly (section 5) and trained.
+# `from_dense` is for analysis and tests.
+#
+# ## 3. The product $Y = XW$ without forming $W$
+#
+# For a batch $X$ of shape $(B, M)$, reshape each row to the digits $(m_0, \dots, m_{d-1})$ and contract the
+# cores one at a time. The running partial result, the **carry**, always holds some row modes still to be
+# consumed, some column modes already produced, and one open rank index. There are two directions.
+#
+# **Left to right** (core 0 first). Before step $k$ the carry is $Z[b, n_{<k}, r_k, m_k, m_{>k}]$:
+#
+# $$Z'[b, n_{<k}, m_{>k}, n_k, r_{k+1}] = \sum_{r_k, m_k} Z[b, n_{<k}, r_k, m_k, m_{>k}]\; G_k[r_k, m_k, n_k, r_{k+1}],$$
+#
+# and moving $n_k$ next to $n_{<k}$ gives the next carry. Step $k$ costs
+# $2\, r_k r_{k+1} (\prod_{l \le k} n_l)(\prod_{l \ge k} m_l)$ FLOPs per sample.
+#
+# **Right to left** (core $d-1$ first) is the mirror image, carry $Z[b, m_{<k}, m_k, r_{k+1}, n_{>k}]$, cost
+# $2\, r_k r_{k+1} (\prod_{l \le k} m_l)(\prod_{l \ge k} n_l)$ per sample. The dense product costs $2MN$.
+#
+# Below, both sweeps are written with `np.tensordot` on explicit axes so that every carry shape can be printed.
+# The library's `ttmatmul` does the same contractions as flat 2-D BLAS products, which is faster.
+
+# %%
+def ltr_steps(X, cores):
+    """Y = X·W contracting core 0 first; prints the carry shape and the FLOPs of every step."""
+    m, n, r = ttmatrix.row_modes(cores), ttmatrix.col_modes(cores), ttmatrix.ranks(cores)
+    B, d = X.shape[0], len(cores)
+    Z = X.reshape(B, 1, 1, m[0], -1)  # (B, N_<0 = 1, r0 = 1, m0, M_>0)
+    flops = 0
+    for k, G in enumerate(cores):
+        print(f"  step {k}: carry {Z.shape}  (B, N_<{k}, r_{k}, m_{k}, M_>{k})")
+        Z = np.tensordot(Z, G, axes=([2, 3], [0, 1]))  # (B, N_<k, M_>k, n_k, r_k+1)
+        flops += 2 * B * Z.shape[1] * Z.shape[2] * r[k] * m[k] * n[k] * r[k + 1]
+        Z = Z.transpose(0, 1, 3, 4, 2)  # (B, N_<k, n_k, r_k+1, M_>k)
+        m_next = m[k + 1] if k + 1 < d else 1
+        Z = Z.reshape(B, Z.shape[1] * n[k], r[k + 1], m_next, -1)  # (B, N_≤k, r_k+1, m_k+1, M_>k+1)
+    print(f"  end   : carry {Z.shape}  (B, N, r_d = 1, 1, 1)")
+    return Z.reshape(B, -1), flops  # (B, N)
+
+
+def rtl_steps(X, cores):
+    """Y = X·W contracting core d−1 first; prints the carry shape and the FLOPs of every step."""
+    m, n, r = ttmatrix.row_modes(cores), ttmatrix.col_modes(cores), ttmatrix.ranks(cores)
+    B, d = X.shape[0], len(cores)
+    Z = X.reshape(B, -1, m[-1], 1, 1)  # (B, M_<d-1, m_d-1, r_d = 1, N_>d-1 = 1)
+    flops = 0
+    for k in reversed(range(d)):
+        print(f"  step {k}: carry {Z.shape}  (B, M_<{k}, m_{k}, r_{k + 1}, N_>{k})")
+        Z = np.tensordot(Z, cores[k], axes=([2, 3], [1, 3]))  # (B, M_<k, N_>k, r_k, n_k)
+        flops += 2 * B * Z.shape[1] * Z.shape[2] * r[k] * m[k] * n[k] * r[k + 1]
+        Z = Z.transpose(0, 1, 3, 4, 2)  # (B, M_<k, r_k, n_k, N_>k)
+        m_prev = m[k - 1] if k > 0 else 1
+        Z = Z.reshape(B, -1, m_prev, r[k], n[k] * Z.shape[4])  # (B, M_<k-1, m_k-1, r_k, N_≥k)
+    print(f"  end   : carry {Z.shape}  (B, 1, 1, r_0 = 1, N)")
+    return Z.reshape(B, -1), flops  # (B, N)
+
+
+# %% [markdown]
+# A small example with three cores: $M = 24$ with row modes $(4, 3, 2)$, $N = 24$ with column modes
+# $(2, 3, 4)$, ranks $(1, 2, 2, 1)$ and a batch of $B = 5$.
+
+# %%
+m3, n3, B_small = (4, 3, 2), (2, 3, 4), 5
+cores3 = init.glorot(m3, n3, 2, rng)  # [(1, 4, 2, 2), (2, 3, 3, 2), (2, 2, 4, 1)]
+X_small = rng.standard_normal((B_small, 24))  # (B, M)
+Y_dense = X_small @ ttmatrix.full(cores3)  # (B, N)
+print(ttmatrix.describe(cores3))
+print("left to right:")
+Y_ltr, flops_ltr = ltr_steps(X_small, cores3)
+print("right to left:")
+Y_rtl, flops_rtl = rtl_steps(X_small, cores3)
+
+model = cost.matmul_flops(m3, n3, 2)
+print(f"\nFLOPs per sample: left-to-right {flops_ltr // B_small}, right-to-left {flops_rtl // B_small}, "
+      f"dense 2MN = {model['dense']};  cost model {model}")
+for name, Y in [("ltr by hand", Y_ltr), ("rtl by hand", Y_rtl), ("ttmatmul ltr", ttmatmul.matmul(X_small, cores3, "ltr")),
+                ("ttmatmul rtl", ttmatmul.matmul(X_small, cores3, "rtl")), ("ttmatmul auto", ttmatmul.matmul(X_small, cores3))]:
+    print(f"{name:>13}: max |Y − X·full(W)| = {np.abs(Y - Y_dense).max():.1e}")
+    assert np.allclose(Y, Y_dense, atol=1e-12)
+assert (flops_ltr // B_small, flops_rtl // B_small) == (model["ltr"], model["rtl"])
+
+# %% [markdown]
+# Both orders give $X \cdot \mathrm{full}(W)$ to rounding error, but their costs differ by almost 3×.
+# Left to right first contracts the largest row mode $m_0 = 4$ against the smallest column mode $n_0 = 2$, so
+# the carry shrinks early; right to left starts with $n_2 = 4$ against $m_2 = 2$ and carries a larger array
+# through every step. Here the cheap order beats the dense $2MN$ and the other one loses to it.
+# `ttmatmul.matmul(X, W)` (order `"auto"`) asks the cost model and takes the cheaper order.
+#
+# ## 4. The break-even rank: FLOPs versus measured time
+#
+# With a uniform rank $R$ the TT product costs $O(d\, R^2 \cdot \text{(mode products)})$ FLOPs, so above some
+# rank it does more arithmetic than the dense $2MN$. `cost.break_even_rank(m, n)` returns the smallest $R$ at
+# which the cheaper order reaches the dense FLOPs. Counting FLOPs is not timing, though, so we measure: a
+# square 1024 × 1024 layer with `auto_shape` modes at $d = 3$, a batch of $B$ rows, the median
+# of several `time.perf_counter` repeats after warm-up calls, for the TT product and the dense `X @ W`.
+#
+# First, what does the arithmetic run on? The number of BLAS threads matters: one large GEMM spreads over many
+# threads well, a chain of small products much less so, and on a busy machine extra threads mostly wait for a
+# free core. We pinned one thread in the first cell; `blas_threads` reports what is in force.
+
+# %%
+def blas_description():
+    """The BLAS library NumPy was built with, or a pointer to numpy.show_config() on older NumPy."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except TypeError:
+        return "see numpy.show_config()"
+    return f"{blas['name']} {blas.get('version', '')}".strip()
+
+
+def blas_threads():
+    """The BLAS thread count: from threadpoolctl if installed, else from the environment variables."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        pinned = ", ".join(f"{v}={os.environ[v]}" for v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                             "OMP_NUM_THREADS") if v in os.environ)
+        if pinned and not NUMPY_WAS_LOADED:
+            return f"{pinned} (set before NumPy loaded)"
+        return (f"unknown (threadpoolctl not installed, and NumPy was loaded before the thread variables were set;"
+                f" OpenBLAS and MKL then use up to one thread per core, {os.cpu_count()} here)")
+    return ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info() if p["user_api"] == "blas")
+
+
+print(f"BLAS: {blas_description()};  threads: {blas_threads()};  cores: {os.cpu_count()}")
+
+# %% [markdown]
+# The timing helper: warm-up calls first (the first calls pay for allocation and BLAS start-up), then the
+# median of the repeats, which ignores the occasional slow run caused by other work on the machine. The dense
+# product is re-timed next to every TT rank, so both see the same machine load; its line below is the median
+# of those measurements, and the band their spread.
+
+# %%
+def median_time(f, repeats, warmup=3):
+    """Median wall time of f() in seconds over `repeats` calls, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        f()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+M_bench = 1024
+B_bench = 32 if FAST else 64
+repeats = 5 if FAST else 25
+rank_grid = [1, 2, 4, 8, 12, 16] if FAST else [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 32]
+m_bench = shapes.auto_shape(M_bench, 3)
+X_bench = rng.standard_normal((B_bench, M_bench))  # (B, M)
+W_bench = rng.standard_normal((M_bench, M_bench))  # (M, N)
+R_flops = cost.break_even_rank(m_bench, m_bench)
+print(f"layer {M_bench}×{M_bench}, modes {m_bench}×{m_bench}, batch {B_bench}, {repeats} repeats; "
+      f"useful ranks up to {shapes.max_ranks(m_bench, m_bench)}; FLOP break-even rank {R_flops}")
+
+t_tt, t_dense, flops_tt = [], [], []
+for R in rank_grid:
+    cores_R = init.glorot(m_bench, m_bench, R, rng)  # [(1, m0, n0, R), (R, m1, n1, R), (R, m2, n2, 1)]
+    assert np.allclose(ttmatmul.matmul(X_bench[:2], cores_R), X_bench[:2] @ ttmatrix.full(cores_R))
+    t_tt.append(median_time(lambda: ttmatmul.matmul(X_bench, cores_R), repeats))
+    t_dense.append(median_time(lambda: X_bench @ W_bench, repeats))
+    flops_tt.append(cost.matmul_flops(m_bench, m_bench, R)["best"])
+    print(f"R = {R:>2}: TT {t_tt[-1] * 1e3:7.3f} ms   dense {t_dense[-1] * 1e3:7.3f} ms   "
+          f"FLOPs/sample TT {flops_tt[-1]:>11,}  dense {2 * M_bench * M_bench:,}")
+
+# %%
+t_tt, t_dense, flops_tt = np.array(t_tt), np.array(t_dense), np.array(flops_tt)  # (len(rank_grid),) each
+t_dense_line = np.median(t_dense)
+flops_dense = 2 * M_bench * M_bench
+slower = np.nonzero(t_tt >= t_dense_line)[0]
+R_time = rank_grid[slower[0]] if len(slower) else None
+gflops_tt = B_bench * flops_tt / t_tt / 1e9  # (len(rank_grid),)
+gflops_dense = B_bench * flops_dense / t_dense_line / 1e9
+print(f"break-even rank: FLOPs {R_flops}, measured time {R_time} (first rank in the grid whose TT time ≥ dense)")
+print(f"throughput: dense {gflops_dense:.1f} GFLOP/s, TT {gflops_tt.min():.1f}–{gflops_tt.max():.1f} GFLOP/s")
+
+fig, (ax_t, ax_f, ax_g) = plt.subplots(1, 3, figsize=(14, 4))
+ax_t.plot(rank_grid, t_tt * 1e3, "o-", label="TT product (ttmatmul)")
+ax_t.axhline(t_dense_line * 1e3, color="k", label="dense X @ W")
+ax_t.axhspan(t_dense.min() * 1e3, t_dense.max() * 1e3, color="k", alpha=0.1)
+ax_t.set_ylabel(f"median time per batch of {B_bench} (ms)")
+ax_f.plot(rank_grid, flops_tt, "o-", label="TT, cheaper order")
+ax_f.axhline(flops_dense, color="k", label="dense 2MN")
+ax_f.set_ylabel("FLOPs per sample")
+ax_g.plot(rank_grid, gflops_tt, "o-", label="TT product")
+ax_g.axhline(gflops_dense, color="k", label="dense X @ W")
+ax_g.set_ylabel("achieved GFLOP/s")
+for ax in (ax_t, ax_f, ax_g):
+    ax.axvline(R_flops, color="tab:red", ls="--", label=f"FLOP break-even R = {R_flops}")
+    if R_time is not None:
+        ax.axvline(R_time, color="tab:green", ls=":", label=f"measured break-even R ≈ {R_time}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("rank R")
+for ax in (ax_t, ax_f):
+    ax.set_yscale("log")
+ax_t.legend(fontsize=8)
+ax_f.legend(fontsize=8)
+fig.suptitle(f"TT-matrix {M_bench}×{M_bench}, modes {m_bench}×{m_bench}, batch {B_bench}, "
+             f"{blas_description()}, {os.cpu_count()} cores", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# **Reading the plot.** The middle panel is pure arithmetic: the TT FLOPs grow like $R^2$ and cross the dense
+# line at the predicted break-even rank. The left panel is what a user feels. On the machine this notebook was
+# written on (2 shared cores, OpenBLAS) the measured break-even came at a much **lower** rank than the FLOP
+# break-even (around $R \approx 3$–$4$ against $R = 10$ for 1024 × 1024), and at $R \ge 2$ the TT product was
+# rarely much faster than dense at all. The right panel says why: one $64 \times 1024 \times 1024$ GEMM runs
+# near the BLAS peak, while the TT product is a chain of $d$ thin products (inner dimension $r_k m_k$, e.g. 8 to
+# 100) separated by transposes that copy the whole carry through memory, and reaches a fraction of that
+# throughput. At rank 1 or 2 those copies, not the FLOPs, set the time.
+#
+# Your numbers will differ (the printout above is this run's truth): more threads help the dense GEMM more than
+# the TT chain, a busy machine makes everything noisy, and a larger batch or bigger layer favours the TT
+# product's FLOP savings. The lesson stands: **fewer FLOPs is necessary, not sufficient**. Claim speed only
+# from timings, and keep ranks well below the FLOP break-even if speed is the goal. (In the LSTM the TT
+# product's other cost is autograd's per-primitive overhead; later tutorials deal with it.)
+#
+# ## 5. Initialization must be scaled by the ranks
+#
+# Glorot asks for $\operatorname{Var}(W_{ij}) = \sigma_\text{full}^2 = 2/(M+N)$. With iid
+# $\mathcal{N}(0, \sigma_\text{core}^2)$ core entries, an entry of the full matrix
+#
+# $$W[i,j] = \sum_{\alpha_1, \dots, \alpha_{d-1}} G_0[1, i_0, j_0, \alpha_1]\, G_1[\alpha_1, i_1, j_1, \alpha_2] \cdots G_{d-1}[\alpha_{d-1}, i_{d-1}, j_{d-1}, 1]$$
+#
+# is a sum of $\prod_k r_k$ products of $d$ independent zero-mean factors, so
+# $\operatorname{Var}(W_{ij}) = \prod_k r_k \cdot \sigma_\text{core}^{2d}$ and
+#
+# $$\sigma_\text{core} = \left(\sigma_\text{full}^2 \big/ \textstyle\prod_k r_k\right)^{1/(2d)}
+# \qquad (= (2/(M+N))^{1/(2d)}\, R^{-(d-1)/(2d)} \text{ for uniform rank } R).$$
+#
+# That is `init.core_std`, used by `init.glorot`. Two tempting shortcuts get it wrong:
+#
+# * **no rank factor**, $\sigma_\text{core} = \sigma_\text{full}^{1/d}$: the full std comes out
+#   $\sqrt{\prod_k r_k}$ times too **large**;
+# * **rank factor under the wrong power**, $\sigma_\text{core} = (\sigma_\text{full} / \prod_k r_k)^{1/d}$
+#   (the rule PAPER.md §8 reports for TensorLy-Torch): $\sqrt{\prod_k r_k}$ times too **small**.
+#
+# We draw each rule's cores for a $256 \times 1024$ layer (an LSTM's $H \to 4H$ at $H = 256$) and measure the
+# std of all entries of $\mathrm{full}(W)$, averaged over a few seeds.
+
+# %%
+m_in, n_out = shapes.auto_shape(256, 3), shapes.auto_shape(1024, 3)  # (4, 8, 8), (8, 8, 16)
+sigma_full = np.sqrt(2 / (256 + 1024))
+init_ranks = [1, 2, 4, 8] if FAST else [1, 2, 4, 8, 16, 32]
+seeds = 2 if FAST else 5
+
+
+def realized_std(rule, R, seed):
+    """std of the entries of full(W) when every core entry is N(0, σ_core²) with σ_core from `rule`."""
+    r = shapes.rank_tuple(R, 3)
+    if rule == "glorot (ours)":
+        cores = init.glorot(m_in, n_out, R, np.random.default_rng(seed))  # 3 cores (r_k, m_k, n_k, r_k+1)
+    else:
+        sigma_core = sigma_full ** (1 / 3) if rule == "no rank factor" else (sigma_full / np.prod(r)) ** (1 / 3)
+        draw = np.random.default_rng(seed)
+        cores = [sigma_core * draw.standard_normal((r[k], m_in[k], n_out[k], r[k + 1])) for k in range(3)]
+    return ttmatrix.full(cores).std()  # std over the (256, 1024) entries
+
+
+rules = ["glorot (ours)", "no rank factor", "rank factor inside the 1/d power"]
+stds = {rule: [np.mean([realized_std(rule, R, s) for s in range(seeds)]) for R in init_ranks] for rule in rules}
+for rule in rules:
+    print(f"{rule:>33}: " + "  ".join(f"R={R}: {s:.4f}" for R, s in zip(init_ranks, stds[rule])))
+print(f"{'Glorot target √(2/(M+N))':>33}: {sigma_full:.4f}")
+assert all(abs(s / sigma_full - 1) < 0.1 for s in stds["glorot (ours)"])
+
+fig, ax = plt.subplots(figsize=(6, 4))
+for rule, marker in zip(rules, "osv"):
+    ax.loglog(init_ranks, stds[rule], marker + "-", label=rule)
+ax.axhline(sigma_full, color="k", ls="--", label="Glorot target $\\sqrt{2/(M+N)}$")
+ax.set_xscale("log", base=2)
+ax.set_xlabel("rank R (ranks (1, R, R, 1))")
+ax.set_ylabel("std of the entries of full(W)")
+ax.set_title(f"{256}×{1024} TT-matrix, modes {m_in}×{n_out}", fontsize=10)
+ax.legend(fontsize=8)
+fig.tight_layout()
+
+# %% [markdown]
+# Only the rank-scaled rule stays on the target at every rank; the other two drift away by a factor
+# $\sqrt{\prod_k r_k} = R$ at $d = 3$, up or down. A network whose weights are 32 times too large or too small
+# saturates its gates or barely moves its hidden state, so the rank factor is not a detail. (The entries of
+# $\mathrm{full}(W)$ are sums of products, so they are not Gaussian, but their variance is exact.)
+#
+# ## 6. Choosing the modes: `auto_shape`
+#
+# Any factorization of $M$ into $d$ modes works, but balanced modes give the smallest cores and the cheapest
+# products. `shapes.factorizations(n, d)` lists every non-decreasing $d$-tuple whose product is $n$, and
+# `shapes.entropy(f)` $= -\sum_i p_i \ln p_i$ with $p_i = f_i / \sum f$ scores how even it is (the maximum,
+# $\ln d$, is reached by equal factors). `auto_shape` picks the maximum, breaking ties lexicographically.
+
+# %%
+candidates = sorted(shapes.factorizations(768, 3), key=shapes.entropy, reverse=True)
+print(f"768 has {len(candidates)} factorizations into 3 modes; the most balanced:")
+for f in candidates[:6]:
+    cost_R4 = cost.params(f, shapes.auto_shape(3072, 3), 4)
+    print(f"  {f!s:>13}  entropy {shapes.entropy(f):.4f}   (ln 3 = {np.log(3):.4f})   params 768→3072 at R=4: {cost_R4:,}")
+print(f"auto_shape(768, 3) = {shapes.auto_shape(768, 3)}")
+assert shapes.auto_shape(768, 3) == candidates[0]
+
+# %% [markdown]
+# The sizes in the paper: inputs 28 (MNIST rows) and 40 (mel channels), hidden sizes 256 and 768, and their
+# gate-stacked $4H$ = 1024 and 3072.
+
+# %%
+sizes = [28, 40, 256, 768, 1024, 3072]
+print(f"{'n':>5} | " + " | ".join(f"{'d = ' + str(d):<16}" for d in range(2, 6)))
+for size in sizes:
+    print(f"{size:>5} | " + " | ".join(f"{str(shapes.auto_shape(size, d)):<16}" for d in range(2, 6)))
+assert shapes.auto_shape(28, 4) == (1, 2, 2, 7) and shapes.auto_shape(3072, 4) == (6, 8, 8, 8)
+
+# %% [markdown]
+# Two kinds of size factorize badly, and `auto_shape` says so with a `ShapeWarning`: a prime $n$ puts the
+# whole dimension into one core, and $n = 1$ (a pixel-by-pixel input) gives all-ones modes.
+
+# %%
+for size in (29, 1):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        modes = shapes.auto_shape(size, 3)
+    print(f"auto_shape({size}, 3) = {modes}:  {caught[0].category.__name__}: {caught[0].message}")
+    assert caught[0].category is shapes.ShapeWarning
+
+# %% [markdown]
+# Ranks have a useful maximum too. Bond $k$ separates the modes before it from those after it, so
+# $r_k \le \min(\prod_{l<k} m_l n_l,\; \prod_{l \ge k} m_l n_l)$ (`shapes.max_ranks`); above that the extra
+# parameters are redundant. The paper's MNIST input layer, $28 \to 1024$ at $d = 4$, has modes
+# $(1, 2, 2, 7) \times (4, 4, 8, 8)$: the first bond can use at most $1 \cdot 4 = 4$, so rank 8 is wasteful there.
+# The library warns with a `RankWarning` and keeps the rank you asked for: it **never caps silently**.
+
+# %%
+m_28, n_1024 = shapes.auto_shape(28, 4), shapes.auto_shape(1024, 4)
+print(f"useful ranks for {m_28}×{n_1024}: {shapes.max_ranks(m_28, n_1024)}")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    cores_28 = init.glorot(m_28, n_1024, 8, rng)  # 4 cores, ranks (1, 8, 8, 8, 1)
+print(f"{caught[0].category.__name__}: {caught[0].message}")
+print(ttmatrix.describe(cores_28))
+assert caught[0].category is shapes.RankWarning and ttmatrix.ranks(cores_28) == (1, 8, 8, 8, 1)
+
+# %% [markdown]
+# ## Summary
+#
+# - A TT-matrix splits the row index into digits $(i_0, \dots, i_{d-1})$ and the column index into
+#   $(j_0, \dots, j_{d-1})$ (C order, mode 0 most significant); core $k$ of shape $(r_k, m_k, n_k, r_{k+1})$
+#   pairs $i_k$ with $j_k$, and $W[i,j]$ is a product of $d$ small matrices. Interleaving
+#   $(m_0, n_0, m_1, n_1, \dots)$ turns it into an ordinary TT.
+# - `from_dense` (interleave + TT-SVD) and `full` (chain + un-interleave) are exact inverses up to the
+#   requested accuracy; a random matrix is not compressible.
+# - $XW$ never needs $W$: sweep the cores left to right or right to left, carrying
+#   $(B, n_{<k}, r_k, m_{\ge k})$ or its mirror. The two orders can differ by several times in FLOPs;
+#   `ttmatmul.matmul` picks the cheaper one from `cost.matmul_flops`.
+# - The FLOP break-even rank (`cost.break_even_rank`) is an *upper* bound for speed: in our measurement the
+#   TT chain ran far below BLAS peak and lost to the dense GEMM at a much lower rank.
+# - Initialize through `init.glorot`/`init.he`: $\sigma_\text{core} = (\sigma_\text{full}^2/\prod r_k)^{1/(2d)}$.
+#   Dropping or misplacing the rank factor is off by $\sqrt{\prod r_k}$.
+# - `auto_shape` picks the most balanced modes; primes, size 1 and ranks above the useful maximum warn.
+#
+# ## Exercises
+#
+# **Exercise 1.** Compute by hand the number of parameters of the $256 \to 1024$ TT-matrix with modes
+# $(4, 8, 8) \times (8, 8, 16)$ at rank $R = 4$, using $P_{TT} = R\, m_0 n_0 + R^2 m_1 n_1 + R\, m_2 n_2$.
+# Compare with `cost.params` and with the cores that `init.glorot` makes.
+
+# %%
+R_ex = 4
+P_by_hand = R_ex * 4 * 8 + R_ex ** 2 * 8 * 8 + R_ex * 8 * 16  # 128 + 1024 + 512
+cores_ex = init.glorot((4, 8, 8), (8, 8, 16), R_ex, rng)
+print(f"by hand {P_by_hand},  cost.params {cost.params((4, 8, 8), (8, 8, 16), R_ex)},  "
+      f"cores {ttmatrix.num_params(cores_ex)},  dense {256 * 1024:,} ({ttmatrix.compression(cores_ex):.0f}× smaller)")
+assert P_by_hand == 1664 == cost.params((4, 8, 8), (8, 8, 16), R_ex) == ttmatrix.num_params(cores_ex)
+
+# %% [markdown]
+# **Exercise 2.** Find the FLOP break-even rank of that same $256 \to 1024$ layer yourself: write both
+# per-sample FLOP sums from section 3, increase $R$ until the cheaper one reaches $2MN$, and compare with
+# `cost.break_even_rank`. Which order does `ttmatmul.matmul` use there, and why?
+
+# %%
+def my_flops(m, n, R):
+    """(left-to-right, right-to-left) FLOPs per sample with uniform rank R."""
+    r = [1] + [R] * (len(m) - 1) + [1]
+    ltr = sum(2 * r[k] * r[k + 1] * np.prod(n[:k + 1]) * np.prod(m[k:]) for k in range(len(m)))
+    rtl = sum(2 * r[k] * r[k + 1] * np.prod(m[:k + 1]) * np.prod(n[k:]) for k in range(len(m)))
+    return int(ltr), int(rtl)
+
+
+m_ex, n_ex = (4, 8, 8), (8, 8, 16)
+R_even = 1
+while min(my_flops(m_ex, n_ex, R_even)) < 2 * 256 * 1024:
+    R_even += 1
+ltr_ex, rtl_ex = my_flops(m_ex, n_ex, R_even)
+print(f"break-even rank by hand {R_even} (ltr {ltr_ex:,}, rtl {rtl_ex:,}, dense {2 * 256 * 1024:,}); "
+      f"cost.break_even_rank {cost.break_even_rank(m_ex, n_ex)}")
+assert R_even == cost.break_even_rank(m_ex, n_ex)
+assert rtl_ex < ltr_ex  # right to left: it consumes the small row modes first and produces the large n_2 = 16 last
