@@ -2,11 +2,12 @@
 import math
 import warnings
 
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ttrnn_np.shapes import (RankWarning, ShapeWarning, auto_shape, check_ranks, entropy, factorizations,
-                             max_ranks, rank_tuple)
+from ttrnn_np.shapes import (RankWarning, ShapeWarning, auto_shape, check_ranks, effective_ranks, entropy,
+                             factorizations, max_ranks, rank_tuple)
 
 # PAPER.md §3, the whole table
 PAPER_TABLE = {
@@ -95,3 +96,23 @@ def test_max_ranks_and_warning_never_caps():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_ranks(4, (1, 2, 2, 7), (4, 4, 8, 8))
+
+
+def test_effective_ranks_account_for_neighbouring_bonds():
+    # (2,2,2,2)×(2,2,2,2): every core has m·n = 4; with r_1 = r_3 = 2 the middle bond holds at most 2·4 = 8
+    assert effective_ranks([2, 100, 2], (2,) * 4, (2,) * 4) == (1, 2, 8, 2, 1)
+    assert effective_ranks(10**6, (2, 3), (4, 5)) == max_ranks((2, 3), (4, 5))
+    with pytest.warns(RankWarning, match="bond 2: requested 16 > useful 8"):
+        check_ranks([2, 16, 2], (2,) * 4, (2,) * 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.lists(st.integers(1, 3), min_size=2, max_size=4), R=st.integers(1, 12), seed=st.integers(0, 99))
+def test_effective_ranks_are_the_ranks_tt_svd_finds(m, R, seed):
+    """A random TT-matrix with the requested ranks is generically of exactly the effective ranks."""
+    from ttrnn_np import init, ttmatrix
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankWarning)
+        cores = init.normal(m, m, R, 1.0, np.random.default_rng(seed))
+    recovered = ttmatrix.ranks(ttmatrix.from_dense(ttmatrix.full(cores), m, m, eps=1e-10))
+    assert recovered == effective_ranks(R, m, m)

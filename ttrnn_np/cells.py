@@ -50,7 +50,8 @@ from .ttmatmul import matmul
 from .ttmatrix import full
 
 __all__ = ["GATES", "LAYOUTS", "INITS", "BIAS_INIT", "GateAlignmentWarning", "CellConfig", "gate_digits",
-           "check_positive_int", "check_dtype", "init_cell", "project", "dense_weights", "zero_state", "sigmoid", "step"]
+           "check_positive_int", "check_dtype", "init_cell", "project", "dense_weights", "zero_state", "sigmoid",
+           "step"]
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 LAYOUTS = ("dense", "naive", "joint", "joint_gate_core")

@@ -22,6 +22,7 @@ and differentiates the loss through the last window.
 """
 import dataclasses
 import functools
+import warnings
 
 import autograd.numpy as np
 from autograd import value_and_grad
@@ -54,7 +55,9 @@ class ModelConfig:
     @functools.cached_property
     def layers(self):
         """One CellConfig per layer; layers ℓ > 0 read H inputs, factorized like the hidden size."""
-        upper = dataclasses.replace(self.cell, input_size=self.cell.hidden_size, in_modes=self.cell.hidden_modes)
+        with warnings.catch_warnings():  # same column modes as layer 0, whose config already warned
+            warnings.simplefilter("ignore", cells.GateAlignmentWarning)
+            upper = dataclasses.replace(self.cell, input_size=self.cell.hidden_size, in_modes=self.cell.hidden_modes)
         return (self.cell,) + (upper,) * (self.num_layers - 1)
 
 
@@ -124,6 +127,8 @@ def unroll_reference(cell, params, X, state=None):
 def _check_input(config, params, X, state, perturb):
     if np.ndim(X) != 3 or np.shape(X)[2] != config.cell.input_size:
         raise ValueError(f"X must have shape (B, T, {config.cell.input_size}), got {np.shape(X)}")
+    if np.shape(X)[1] == 0:
+        raise ValueError(f"X must have at least one time step, got shape {np.shape(X)}")
     L = config.num_layers
     for name, value in (("state", state), ("perturb", perturb)):
         if value is not None and len(value) != L:

@@ -17,7 +17,7 @@ import numbers
 import warnings
 
 __all__ = ["ShapeWarning", "RankWarning", "factorizations", "entropy", "auto_shape", "is_prime",
-           "rank_tuple", "max_ranks", "check_ranks"]
+           "rank_tuple", "max_ranks", "effective_ranks", "check_ranks"]
 
 
 class ShapeWarning(UserWarning):
@@ -84,11 +84,11 @@ def is_prime(n):
 
 
 def _check_n_d(n, d):
-    if not isinstance(n, (int,)) or isinstance(n, bool) or n < 1:
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not isinstance(d, (int,)) or isinstance(d, bool) or d < 1:
+    if not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 1:
         raise ValueError(f"d (number of cores) must be a positive integer, got {d!r}")
-    return n, d
+    return int(n), int(d)
 
 
 def rank_tuple(rank, d):
@@ -119,17 +119,32 @@ def max_ranks(row_modes, col_modes):
     return (1, *(min(math.prod(sizes[:k]), math.prod(sizes[k:])) for k in range(1, len(sizes))), 1)
 
 
+def effective_ranks(rank, row_modes, col_modes):
+    """The ranks a TT-matrix with the requested ranks can actually use (full tuple).
+
+    A bond can carry no more than its neighbours feed it: r_k ≤ r_{k-1}·m_{k-1}n_{k-1} (sweeping left to right)
+    and r_k ≤ m_k n_k·r_{k+1} (sweeping right to left).  With unlimited requests this gives ``max_ranks``.
+    """
+    r = list(rank_tuple(rank, len(row_modes)))
+    sizes = [m * n for m, n in zip(row_modes, col_modes)]
+    for k in range(1, len(sizes)):
+        r[k] = min(r[k], r[k - 1] * sizes[k - 1])
+    for k in reversed(range(1, len(sizes))):
+        r[k] = min(r[k], sizes[k] * r[k + 1])
+    return tuple(r)
+
+
 def check_ranks(rank, row_modes, col_modes, stacklevel=2):
-    """Normalise ``rank`` and warn (``RankWarning``) for every bond above its useful maximum.
+    """Normalise ``rank`` and warn (``RankWarning``) for every bond above what it can use.
 
     Ranks are never capped silently: the requested ranks are kept (their extra parameters are redundant but
-    harmless), and the warning names the bond, the requested rank and the useful maximum.
+    harmless), and the warning names the bond, the requested rank and the effective one (``effective_ranks``).
     """
     requested = rank_tuple(rank, len(row_modes))
-    useful = max_ranks(row_modes, col_modes)
-    over = [(k, r, u) for k, (r, u) in enumerate(zip(requested, useful)) if r > u]
+    effective = effective_ranks(requested, row_modes, col_modes)
+    over = [(k, r, e) for k, (r, e) in enumerate(zip(requested, effective)) if r > e]
     if over:
-        detail = ", ".join(f"bond {k}: requested {r} > useful {u}" for k, r, u in over)
+        detail = ", ".join(f"bond {k}: requested {r} > useful {e}" for k, r, e in over)
         warnings.warn(f"TT-matrix {tuple(row_modes)}×{tuple(col_modes)}: {detail}; effective ranks are "
-                      f"{tuple(min(r, u) for r, u in zip(requested, useful))}", RankWarning, stacklevel=stacklevel)
+                      f"{effective}", RankWarning, stacklevel=stacklevel)
     return requested

@@ -91,7 +91,7 @@ def model_sizes(config):
     weights = parts["W_x"] + parts["W_h"] + parts["head_W"]
     dense_weights = sum(s["dense_weights"] for s in layers) + (0 if head is None else head["dense_weights"])
     biases = parts["bias"] + parts["head_b"]
-    ranks = {f"layer {l} {name}": s[name]["ranks"] for l, s in enumerate(layers) for name in ("W_x", "W_h")}
+    ranks = {f"layer {ell} {name}": s[name]["ranks"] for ell, s in enumerate(layers) for name in ("W_x", "W_h")}
     if head is not None:
         ranks["head W"] = head["W"]["ranks"]
     return {"parts": parts,
@@ -127,20 +127,22 @@ def size_story(config):
     cell, lines = config.cell, []
     head = "" if config.head is None else (f", {config.head.kind} head {cell.hidden_size}→{config.head.out_size} "
                                            f"({config.head.layout})")
-    lines.append(f"{cell.kind.upper()}, {_layout_text(cell)}, {config.num_layers} layer{'s' if config.num_layers > 1 else ''}, "
+    layers = f"{config.num_layers} layer{'s' if config.num_layers > 1 else ''}"
+    lines.append(f"{cell.kind.upper()}, {_layout_text(cell)}, {layers}, "
                  f"I={cell.input_size} → H={cell.hidden_size}{head}")
-    for l, (layer, sizes) in enumerate(zip(config.layers, s["layers"])):
+    for ell, (layer, counts) in enumerate(zip(config.layers, s["layers"])):
         for name in ("W_x", "W_h"):
             shape = "dense" if layer.layout == "dense" else _modes_text(*layer.tt_shapes[name], layer.rank)
-            each = f" per gate (×{layer.num_gates})" if layer.layout == "naive" else ""
-            lines.append(f"  layer {l} {name}: {shape}{each}: {sizes[name]['params']:,}")
-        lines.append(f"  layer {l} bias: {sizes['bias']:,}")
+            each = f", one per gate (×{layer.num_gates})" if layer.layout == "naive" else ""
+            lines.append(f"  layer {ell} {name}: {shape}{each}: {counts[name]['params']:,}")
+        lines.append(f"  layer {ell} bias: {counts['bias']:,}")
         if layer.gate_digits is not None:
             n_0, G = layer.tt_shapes["W_x"][1][0], layer.num_gates
-            lines.append(f"  layer {l} gates: " + (f"aligned, the leading column mode n_0 = {n_0} separates the {G}"
-                                                   if layer.gate_digits == 1 else
-                                                   f"misaligned, {G} ∤ n_0 = {n_0}, the gate index spans the "
-                                                   f"leading {layer.gate_digits} column modes"))
+            alignment = (f"aligned, the leading column mode n_0 = {n_0} separates the {G} gates"
+                         if layer.gate_digits == 1 else
+                         f"misaligned, {G} ∤ n_0 = {n_0}, the gate index spans the leading {layer.gate_digits} "
+                         "column modes")
+            lines.append(f"  layer {ell} gates: {alignment}")
     if config.head is not None:
         shape = "dense" if config.head.layout == "dense" else _modes_text(*head_shape(config.head, cell))
         lines.append(f"  head W: {shape}: {s['parts']['head_W']:,}")

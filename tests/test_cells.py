@@ -1,0 +1,322 @@
+"""Cells in every layout against the dense cell built from their full matrices; fused steps; init; configs."""
+import dataclasses
+import math
+import warnings
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd.misc import flatten
+from hypothesis import given, settings, strategies as st
+
+from ttrnn_np import cells, fused, rnn, ttmatrix
+from ttrnn_np.shapes import RankWarning
+
+KINDS = ("lstm", "gru")
+LAYOUTS = cells.LAYOUTS
+TINY = dict(input_size=4, hidden_size=4, n_cores=2, rank=2)  # modes (2, 2); joint 4H = 16 → (4, 4)
+
+
+def _cell(kind, layout, **kw):
+    return cells.CellConfig(kind, layout, **{**TINY, **kw})
+
+
+def _dense_twin(cell, params):
+    """The dense cell whose stacked matrices are the full matrices of ``cell``'s weights."""
+    W_x, W_h = cells.dense_weights(cell, params)
+    dense = dataclasses.replace(cell, layout="dense", in_modes=None, hidden_modes=None, out_modes=None)
+    return dense, {"W_x": W_x, "W_h": W_h, "b": params["b"]}
+
+
+def _random_state(cell, B, rng):
+    return tuple(rng.standard_normal((B, cell.hidden_size)) for _ in range(2 if cell.kind == "lstm" else 1))
+
+
+# ---------------------------------------------------------------- every layout against its dense twin
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_layout_equals_dense_cell_of_its_full_matrices(kind, layout):
+    rng = np.random.default_rng(0)
+    cell = _cell(kind, layout, input_size=6, hidden_size=6, rank=3)  # 4H = 24 → (4, 6), 3H = 18 → (3, 6)
+    params = cells.init_cell(cell, rng)
+    dense, dense_params = _dense_twin(cell, params)
+    X, state = rng.standard_normal((3, 5, 6)), _random_state(cell, 3, rng)
+    C = rng.standard_normal((3, 5, 6))
+
+    def loss(unroll, cfg, p):
+        return lambda X_, s_: anp.sum(C * unroll(cfg, p, X_, s_)[0]) + anp.sum(unroll(cfg, p, X_, s_)[1][-1])
+
+    for unroll in (rnn.unroll, rnn.unroll_reference):
+        H_tt, s_tt = unroll(cell, params, X, state)
+        H_dense, s_dense = rnn.unroll_reference(dense, dense_params, X, state)
+        np.testing.assert_allclose(H_tt, H_dense, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(s_tt[-1], s_dense[-1], rtol=1e-12, atol=1e-13)
+        g_tt = autograd.grad(loss(unroll, cell, params), argnum=(0, 1))(X, state)
+        g_dense = autograd.grad(loss(rnn.unroll_reference, dense, dense_params), argnum=(0, 1))(X, state)
+        np.testing.assert_allclose(flatten(g_tt)[0], flatten(g_dense)[0], rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gate_core_puts_gate_g_in_columns_gH_to_gH_plus_H(kind):
+    """j = g·H + u exactly: slicing the gate core at g gives gate g's matrix."""
+    cell = _cell(kind, "joint_gate_core", input_size=6, hidden_size=8, n_cores=3, rank=2)
+    params = cells.init_cell(cell, np.random.default_rng(1))
+    W_x, W_h = cells.dense_weights(cell, params)
+    H = cell.hidden_size
+    for g in range(cell.num_gates):
+        for W, cores in ((W_x, params["W_x"]), (W_h, params["W_h"])):
+            gate_cores = [cores[0][:, :, g:g + 1, :]] + list(cores[1:])
+            np.testing.assert_allclose(W[:, g * H:(g + 1) * H], ttmatrix.full(gate_cores), rtol=1e-13)
+
+
+def test_naive_stacks_one_matrix_per_gate():
+    cell = _cell("lstm", "naive")
+    params = cells.init_cell(cell, np.random.default_rng(2))
+    W_x, W_h = cells.dense_weights(cell, params)
+    for g in range(4):
+        np.testing.assert_array_equal(W_x[:, 4 * g:4 * g + 4], ttmatrix.full(params["W_x"][g]))
+        np.testing.assert_array_equal(W_h[:, 4 * g:4 * g + 4], ttmatrix.full(params["W_h"][g]))
+
+
+# ---------------------------------------------------------------- finite differences through BPTT
+
+def _directional_fd_check(f, x, rng, eps=1e-6):
+    """grad(f)·v against the central difference (f(x + εv) − f(x − εv)) / 2ε along a random direction v."""
+    flat, unflatten = flatten(x)
+    v = rng.standard_normal(flat.shape)
+    analytic = np.dot(flatten(autograd.grad(f)(x))[0], v)
+    numeric = (f(unflatten(flat + eps * v)) - f(unflatten(flat - eps * v))) / (2 * eps)
+    assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_finite_differences_through_bptt(kind, layout):
+    rng = np.random.default_rng(3)
+    cell = _cell(kind, layout)  # I = H = 4, modes (2, 2)
+    params = cells.init_cell(cell, rng)
+    params = {**params, "b": rng.standard_normal(params["b"].shape)}  # make every gate matter
+    X, C = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    loss_params = lambda p: anp.sum(C * anp.tanh(rnn.unroll(cell, p, X)[0]))
+    loss_X = lambda X_: anp.sum(C * anp.tanh(rnn.unroll(cell, params, X_)[0]))
+    for _ in range(3):
+        _directional_fd_check(loss_params, params, rng)
+        _directional_fd_check(loss_X, X, rng)
+
+
+# ---------------------------------------------------------------- fast unroll == readable step, property
+
+@settings(max_examples=30, deadline=None)
+@given(kind=st.sampled_from(KINDS), layout=st.sampled_from(LAYOUTS), d=st.integers(1, 3), rank=st.integers(1, 3),
+       I=st.integers(1, 6), H=st.sampled_from([2, 3, 4, 6]), T=st.integers(1, 4), B=st.integers(1, 3),
+       seed=st.integers(0, 2 ** 16))
+def test_fast_unroll_equals_the_readable_step(kind, layout, d, rank, I, H, T, B, seed):
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny random shapes are often prime or over-ranked
+        cell = cells.CellConfig(kind, layout, I, H, n_cores=d, rank=rank)
+        params = cells.init_cell(cell, rng)
+    X = rng.standard_normal((B, T, I))
+    H_fast, s_fast = rnn.unroll(cell, params, X)
+    H_ref, s_ref = rnn.unroll_reference(cell, params, X)
+    np.testing.assert_allclose(H_fast, H_ref, rtol=1e-12, atol=1e-14)
+    C = rng.standard_normal(H_fast.shape)
+    g_fast = autograd.grad(lambda p: anp.sum(C * rnn.unroll(cell, p, X)[0]))(params)
+    g_ref = autograd.grad(lambda p: anp.sum(C * rnn.unroll_reference(cell, p, X)[0]))(params)
+    np.testing.assert_allclose(flatten(g_fast)[0], flatten(g_ref)[0], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_vjp_matches_autograd_of_the_equations(kind):
+    """Every input and output cotangent of the fused primitive, against autograd through cells.step."""
+    rng = np.random.default_rng(4)
+    B, H = 3, 5
+    G = 4 if kind == "lstm" else 3
+    Ax, Ah, s = rng.standard_normal((B, G * H)), rng.standard_normal((B, G * H)), rng.standard_normal((B, H))
+    cell = cells.CellConfig(kind, "dense", G * H, H)
+    identity = {"W_x": np.eye(G * H), "W_h": np.zeros((H, G * H)), "b": np.zeros(G * H)}
+
+    def reference(Ax_, Ah_, s_):
+        if kind == "lstm":  # cells.step with x W_x = Ax_ + Ah_ and h W_h = 0
+            return cells.step(cell, identity, Ax_ + Ah_, (np.zeros((B, H)), s_))
+        r_z = cells.sigmoid(Ax_[:, :2 * H] + Ah_[:, :2 * H])
+        n = anp.tanh(Ax_[:, 2 * H:] + r_z[:, :H] * Ah_[:, 2 * H:])
+        return ((1 - r_z[:, H:]) * n + r_z[:, H:] * s_,)
+
+    def fast(Ax_, Ah_, s_):
+        out = (fused.lstm_pointwise if kind == "lstm" else fused.gru_pointwise)(Ax_, Ah_, s_)
+        return out if kind == "lstm" else (out,)
+
+    cot = [rng.standard_normal((B, H)) for _ in range(2 if kind == "lstm" else 1)]
+
+    def loss(fn):
+        return lambda *args: sum(anp.sum(c_ * out) for c_, out in zip(cot, fn(*args)))
+
+    for argnum in (0, 1, 2, (0, 1, 2)):  # the primitive's VJP is asked for subsets of its inputs
+        np.testing.assert_allclose(flatten(autograd.grad(loss(fast), argnum)(Ax, Ah, s))[0],
+                                   flatten(autograd.grad(loss(reference), argnum)(Ax, Ah, s))[0],
+                                   rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(flatten(fast(Ax, Ah, s))[0], flatten(reference(Ax, Ah, s))[0], rtol=1e-13)
+
+
+# ---------------------------------------------------------------- the equations themselves
+
+def test_gru_update_gate_z_keeps_the_state_and_reset_gate_r_gates_the_recurrence():
+    """Catches the reference's old r/z swap: with z → 1 the state is kept whatever r does, h' = h."""
+    rng = np.random.default_rng(5)
+    cell = _cell("gru", "dense")
+    H = cell.hidden_size
+    params = cells.init_cell(cell, rng)
+    x, h = rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    b_keep = np.zeros(3 * H)
+    b_keep[H:2 * H] = 40.0  # z = σ(40) = 1 − 4e-18
+    (h_new,) = cells.step(cell, {**params, "b": b_keep}, x, (h,))
+    np.testing.assert_allclose(h_new, h, atol=1e-12)
+    b_new = np.zeros(3 * H)
+    b_new[H:2 * H] = -40.0  # z = 0: h' = n = tanh(x W_in + r ⊙ (h W_hn))
+    b_new[:H] = -40.0  # r = 0: the recurrent term vanishes from n
+    (h_new,) = cells.step(cell, {**params, "b": b_new}, x, (h,))
+    np.testing.assert_allclose(h_new, np.tanh(x @ params["W_x"][:, 2 * H:]), atol=1e-12)
+    assert rnn.unroll(cell, {**params, "b": b_keep}, x[:, None, :], (h,))[1][0] == pytest.approx(h, abs=1e-12)
+
+
+def test_lstm_step_matches_hand_written_equations():
+    rng = np.random.default_rng(6)
+    cell = _cell("lstm", "dense")
+    params = {**cells.init_cell(cell, rng), "b": rng.standard_normal(16)}
+    x, h, c = rng.standard_normal((2, 4)), rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    A = x @ params["W_x"] + h @ params["W_h"] + params["b"]
+    sig = lambda v: 1 / (1 + np.exp(-v))
+    i, f, g, o = sig(A[:, :4]), sig(A[:, 4:8]), np.tanh(A[:, 8:12]), sig(A[:, 12:])
+    c_new = f * c + i * g
+    h_step, c_step = cells.step(cell, params, x, (h, c))
+    np.testing.assert_allclose(c_step, c_new, rtol=1e-13)
+    np.testing.assert_allclose(h_step, o * np.tanh(c_new), rtol=1e-13)
+
+
+# ---------------------------------------------------------------- initialisation
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_forget_bias_lands_on_the_second_block(layout):
+    cell = _cell("lstm", layout, hidden_size=6, input_size=6)
+    b0 = cells.init_cell(cell, np.random.default_rng(7))["b"]
+    b1 = cells.init_cell(dataclasses.replace(cell, forget_bias=1.0), np.random.default_rng(7))["b"]
+    expected = np.zeros(24)
+    expected[6:12] = 1.0
+    np.testing.assert_allclose(b1 - b0, expected)
+    assert np.all(b0 == cells.BIAS_INIT)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_float32_stays_float32(kind, layout):
+    cell = _cell(kind, layout)
+    params = cells.init_cell(cell, np.random.default_rng(8), np.float32)
+    assert flatten(params)[0].dtype == np.float32
+    X = np.random.default_rng(9).standard_normal((2, 3, 4)).astype(np.float32)
+    H_seq, state = rnn.unroll(cell, params, X)
+    assert H_seq.dtype == np.float32 and all(s.dtype == np.float32 for s in state)
+    grads = autograd.grad(lambda p: anp.sum(rnn.unroll(cell, p, X)[0]))(params)
+    assert flatten(grads)[0].dtype == np.float32
+
+
+def _stacked_variance_check(cell, draws, fan_out):
+    """Empirical Var of the full stacked W_x over independent draws vs 2/(fan_in + fan_out).
+
+    TT entries are correlated within one draw, so the tolerance is 4 standard errors of the mean of the
+    per-draw mean squares, estimated from their spread over the draws.
+    """
+    rng = np.random.default_rng(10)
+    mean_squares = np.array([np.mean(cells.dense_weights(cell, cells.init_cell(cell, rng))[0] ** 2)
+                             for _ in range(draws)])
+    target = 2.0 / (cell.input_size + fan_out)
+    stderr = mean_squares.std(ddof=1) / math.sqrt(draws)
+    assert abs(mean_squares.mean() - target) < 4 * stderr
+    assert stderr < 0.1 * target  # the test has power: the estimate is within 10 % of the target
+
+
+def test_dense_glorot_variance_over_the_stacked_matrix():
+    cell = cells.CellConfig("lstm", "dense", 28, 64)
+    W_x = cells.init_cell(cell, np.random.default_rng(11))["W_x"]
+    target, n = 2.0 / (28 + 4 * 64), W_x.size
+    # iid normal: Var(mean of squares) = 2σ⁴/n
+    assert abs(np.mean(W_x ** 2) - target) < 4 * target * math.sqrt(2.0 / n)
+
+
+@pytest.mark.parametrize("layout, d, R", [("joint", 2, 2), ("joint", 3, 4), ("joint_gate_core", 2, 3),
+                                          ("naive", 3, 2)])
+def test_tt_glorot_variance_over_the_stacked_matrix(layout, d, R):
+    cell = cells.CellConfig("lstm", layout, 12, 16, n_cores=d, rank=R)
+    _stacked_variance_check(cell, draws=200, fan_out=16 if layout == "naive" else 64)
+
+
+def test_reference_init_is_pytorch_uniform_for_dense():
+    cell = cells.CellConfig("lstm", "dense", 9, 16, init="reference")
+    p = cells.init_cell(cell, np.random.default_rng(12))
+    for W, bound in ((p["W_x"], 1 / 3), (p["W_h"], 1 / 4), (p["b"], 1 / 4)):
+        assert np.abs(W).max() <= bound and np.abs(W).max() > 0.9 * bound
+    # U(±a) has variance a²/3
+    assert np.var(p["W_h"]) == pytest.approx((1 / 4) ** 2 / 3, rel=4 * math.sqrt(0.8 / p["W_h"].size))
+
+
+# ---------------------------------------------------------------- configs: shapes, warnings, errors
+
+def test_modes_follow_the_paper():
+    cell = cells.CellConfig("lstm", "joint", 28, 256, n_cores=3, rank=4)
+    assert cell.tt_shapes == {"W_x": ((2, 2, 7), (8, 8, 16)), "W_h": ((4, 8, 8), (8, 8, 16))}
+    assert cell.gate_digits == 1
+    gate = cells.CellConfig("gru", "joint_gate_core", 28, 256, n_cores=2)
+    assert gate.tt_shapes["W_h"] == ((1, 16, 16), (3, 16, 16))
+    naive = cells.CellConfig("lstm", "naive", 28, 256, n_cores=4, in_modes=(1, 4, 7, 1))
+    assert naive.tt_shapes["W_x"] == ((1, 4, 7, 1), (4, 4, 4, 4))
+
+
+def test_misaligned_joint_layout_warns():
+    with pytest.warns(cells.GateAlignmentWarning, match=r"\(6, 8, 8, 8\).*leading 2 column modes"):
+        cell = cells.CellConfig("lstm", "joint", 40, 768, n_cores=4)
+    assert cell.gate_digits == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cells.CellConfig("lstm", "joint", 28, 256, n_cores=4)
+        cells.CellConfig("lstm", "joint_gate_core", 40, 768, n_cores=4)
+    assert cells.gate_digits((8, 8, 16), 256) == 1 and cells.gate_digits((8, 8, 12), 256) == 3
+
+
+def test_over_large_rank_warns_but_is_kept():
+    cell = cells.CellConfig("lstm", "joint_gate_core", 4, 4, rank=6)  # the gate core bond is useful up to 4
+    with pytest.warns(RankWarning, match="requested 6 > useful 4"):
+        params = cells.init_cell(cell, np.random.default_rng(13))
+    assert params["W_x"][0].shape == (1, 1, 4, 6)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(kind="rnn"), "kind must be one of"),
+    (dict(layout="folded"), "layout must be one of"),
+    (dict(init="xavier"), "init must be one of"),
+    (dict(rank=0), "rank must be a positive integer, got 0"),
+    (dict(rank=2.5), "rank must be a positive integer"),
+    (dict(n_cores=0), "n_cores must be a positive integer"),
+    (dict(hidden_size=-3), "hidden_size must be a positive integer"),
+    (dict(forget_bias=float("nan")), "forget_bias must be a finite number"),
+    (dict(kind="gru", forget_bias=1.0), "forget_bias applies to the LSTM only"),
+    (dict(in_modes=(2, 3)), r"in_modes=\(2, 3\) multiply to 6, expected 4"),
+    (dict(in_modes=(1, 2, 2)), r"in_modes=\(1, 2, 2\) has 3 modes but n_cores=2"),
+    (dict(hidden_modes=(4,)), r"has 1 modes but n_cores=2"),
+    (dict(out_modes=(2, 8), layout="naive"), "out_modes .* joint layout only"),
+    (dict(out_modes=(2, 4)), r"out_modes=\(2, 4\) multiply to 8, expected 16"),
+    (dict(in_modes=(2, 2), layout="dense"), "TT layouts only"),
+    (dict(in_modes=(2, 0)), "in_modes must be a positive integer"),
+])
+def test_bad_configs_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cells.CellConfig(**{"kind": "lstm", "layout": "joint", **TINY, **kwargs})
+
+
+def test_bad_init_arguments_raise():
+    cell = _cell("lstm", "joint")
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got int64"):
+        cells.init_cell(cell, np.random.default_rng(0), np.int64)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        cells.init_cell(cell, 0)
