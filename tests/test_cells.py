@@ -261,6 +261,14 @@ def test_reference_init_is_pytorch_uniform_for_dense():
     assert np.var(p["W_h"]) == pytest.approx((1 / 4) ** 2 / 3, rel=4 * math.sqrt(0.8 / p["W_h"].size))
 
 
+@pytest.mark.parametrize("layout", ["naive", "joint", "joint_gate_core"])
+def test_reference_init_of_tt_layouts_is_their_glorot(layout):
+    cell = _cell("lstm", layout, forget_bias=1.0)
+    glorot = cells.init_cell(cell, np.random.default_rng(14))
+    reference = cells.init_cell(dataclasses.replace(cell, init="reference"), np.random.default_rng(14))
+    np.testing.assert_array_equal(flatten(glorot)[0], flatten(reference)[0])
+
+
 # ---------------------------------------------------------------- configs: shapes, warnings, errors
 
 def test_modes_follow_the_paper():
@@ -312,6 +320,12 @@ def test_over_large_rank_warns_but_is_kept():
 def test_bad_configs_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         cells.CellConfig(**{"kind": "lstm", "layout": "joint", **TINY, **kwargs})
+
+
+def test_modes_must_be_a_sequence():
+    with pytest.raises(TypeError, match="in_modes must be a tuple of positive integers, got 4"):
+        cells.CellConfig("lstm", "joint", 4, 4, in_modes=4)
+    assert cells.CellConfig("lstm", "joint", 4, 4, in_modes=[1, 4]).in_modes == (1, 4)
 
 
 def test_bad_init_arguments_raise():

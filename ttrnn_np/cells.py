@@ -75,6 +75,7 @@ def gate_digits(out_modes, hidden_size):
 
 
 def check_positive_int(name, value):
+    """``value`` as an int if it is a positive integer (not a bool); otherwise a ValueError naming ``name``."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
@@ -135,6 +136,8 @@ class CellConfig:
                 if name == "out_modes" and self.layout != "joint":
                     raise ValueError(f"out_modes (the modes of G·H) applies to the joint layout only, got "
                                      f"layout {self.layout!r}")
+                if isinstance(modes, (numbers.Number, str)) or not hasattr(modes, "__iter__"):
+                    raise TypeError(f"{name} must be a tuple of positive integers, got {modes!r}")
                 object.__setattr__(self, name, tuple(check_positive_int(name, m) for m in modes))
         if self.layout != "dense":
             self.tt_shapes  # resolve and check the modes now, so a bad config fails where it is made

@@ -14,6 +14,10 @@ one fused point-wise primitive per step,
     Ah_t = h_{t-1} W_h                 (B, G·H)      one product per step
     (h_t, c_t) = pointwise(Ax_t, Ah_t, c_{t-1})      ``fused.lstm_pointwise`` / ``fused.gru_pointwise``
 
+so autograd records 5 primitives per LSTM step (3 per GRU step) in the dense and joint layouts: taking Ax_t
+from the list, the product (``ttmatmul.matmul`` is one primitive), the fused step and unpacking (h_t, c_t).  The TT cores of W_h are unpacked into a plain list
+once per layer, not at every step.
+
 Readable path (``unroll_reference``): ``cells.step`` at every step; the tests hold the two equal.
 
 Truncated BPTT: the state leaves ``forward(..., return_state=True)`` and enters the next call as plain arrays,
@@ -57,7 +61,8 @@ class ModelConfig:
         """One CellConfig per layer; layers ℓ > 0 read H inputs, factorized like the hidden size."""
         with warnings.catch_warnings():  # same column modes as layer 0, whose config already warned
             warnings.simplefilter("ignore", cells.GateAlignmentWarning)
-            upper = dataclasses.replace(self.cell, input_size=self.cell.hidden_size, in_modes=self.cell.hidden_modes)
+            upper = dataclasses.replace(self.cell, input_size=self.cell.hidden_size,
+                                        in_modes=self.cell.hidden_modes)
         return (self.cell,) + (upper,) * (self.num_layers - 1)
 
 

@@ -24,7 +24,7 @@ from . import cost
 from .cells import CellConfig
 from .heads import head_shape
 from .rnn import ModelConfig
-from .shapes import max_ranks, rank_tuple
+from .shapes import effective_ranks, rank_tuple
 
 __all__ = ["tt_matrices", "cell_sizes", "head_sizes", "model_sizes", "size_story"]
 
@@ -38,10 +38,8 @@ def tt_matrices(cell):
 
 
 def _ranks(row_modes, col_modes, rank):
-    """Requested and effective (capped at the useful maximum) rank tuples of one TT-matrix."""
-    requested = rank_tuple(rank, len(row_modes))
-    useful = max_ranks(row_modes, col_modes)
-    return {"requested": requested, "effective": tuple(map(min, requested, useful))}
+    """Requested and effective (what the bonds can use, ``shapes.effective_ranks``) rank tuples of one TT-matrix."""
+    return {"requested": rank_tuple(rank, len(row_modes)), "effective": effective_ranks(rank, row_modes, col_modes)}
 
 
 def _tt_part(row_modes, col_modes, rank, copies=1):
@@ -132,7 +130,9 @@ def size_story(config):
                  f"I={cell.input_size} → H={cell.hidden_size}{head}")
     for ell, (layer, counts) in enumerate(zip(config.layers, s["layers"])):
         for name in ("W_x", "W_h"):
-            shape = "dense" if layer.layout == "dense" else _modes_text(*layer.tt_shapes[name], layer.rank)
+            fan_in = layer.input_size if name == "W_x" else layer.hidden_size
+            shape = (f"dense {fan_in}×{layer.num_gates * layer.hidden_size}" if layer.layout == "dense" else
+                     _modes_text(*layer.tt_shapes[name], layer.rank))
             each = f", one per gate (×{layer.num_gates})" if layer.layout == "naive" else ""
             lines.append(f"  layer {ell} {name}: {shape}{each}: {counts[name]['params']:,}")
         lines.append(f"  layer {ell} bias: {counts['bias']:,}")
@@ -144,12 +144,16 @@ def size_story(config):
                          "column modes")
             lines.append(f"  layer {ell} gates: {alignment}")
     if config.head is not None:
-        shape = "dense" if config.head.layout == "dense" else _modes_text(*head_shape(config.head, cell))
+        shape = (f"dense {cell.hidden_size}×{config.head.out_size}" if config.head.layout == "dense" else
+                 _modes_text(*head_shape(config.head, cell)))
         lines.append(f"  head W: {shape}: {s['parts']['head_W']:,}")
         lines.append(f"  head bias: {s['parts']['head_b']:,}")
     lines.append(f"  total {s['total']:,} parameters ({s['total_no_bias']:,} without biases); dense equivalent "
                  f"{s['dense_total']:,} → {s['compression']:,.1f}× compression")
     flops = s["flops_per_step"]
+    if cell.layout == "dense":
+        lines.append(f"  FLOPs per time step and sample: {flops['dense']:,}")
+        return "\n".join(lines)
     lines.append(f"  FLOPs per time step and sample: {flops['best']:,} (cheaper order; ltr {flops['ltr']:,}, "
                  f"rtl {flops['rtl']:,}) vs {flops['dense']:,} dense ({flops['dense'] / flops['best']:.2f}×)")
     return "\n".join(lines)

@@ -2,56 +2,61 @@
 
 Index letters: b batch, m/n row/column modes, r ranks, α_k a rank index of bond k, k core index, d number of
 cores.  M_{<k} = ∏_{l<k} m_l, M_{>k} = ∏_{l>k} m_l, and likewise N_{<k}, N_{>k}.  With i = (i_0, …, i_{d-1})
-and j = (j_0, …, j_{d-1}) read in C order,
+and j = (j_0, …, j_{d-1}) read in C order (mode 0 most significant),
 
     Y[b, j] = Σ_i X[b, i] W[i, j],     W[i, j] = Σ_α ∏_k G_k[α_k, i_k, j_k, α_{k+1}]     (α_0 = α_d = 1).
 
-**Forward.**  Two contraction orders give the same Y (PAPER.md §2); each step is one BLAS matrix product.
+**Forward.**  The sweep works on Xᵀ (M, B), so that the batch is the last, least significant index: then every
+step is one batched BLAS product and every reshape between steps is free (no data moves).  Two contraction
+orders give the same Y (PAPER.md §2):
 
-* left-to-right sweeps k = 0, 1, …, d−1.  Before step k the carry ("operand") is
+* left-to-right, k = 0, 1, …, d−1.  The carry before step k ("operand" P_k) is a stack of N_{<k} matrices,
 
-      P_k[(m_{>k}, b, n_{<k}), (r_k, m_k)]  ·  A_k[(r_k, m_k), (n_k, r_{k+1})]  -->  (m_{>k}, b, n_{≤k}, r_{k+1})
+      A_k[(n_k, r_{k+1}), (r_k, m_k)]  @  P_k[n_{<k}][(r_k, m_k), (m_{>k}, b)]  -->  (n_{≤k}, r_{k+1}, m_{k+1}, m_{>k+1}, b)
 
-  with A_k = G_k reshaped; then m_{k+1} moves from the front to the back with one 2-D transpose.
-  FLOPs per sample: Σ_k 2 r_k r_{k+1} N_{≤k} M_{≥k}.
-* right-to-left sweeps k = d−1, …, 0 with the mirror-image operand
+  which read as (N_{≤k}, r_{k+1}·m_{k+1}, M_{>k+1}·B) is P_{k+1}.  FLOPs per sample: Σ_k 2 r_k r_{k+1} N_{≤k} M_{≥k}.
+* right-to-left, k = d−1, …, 0, the mirror image with a stack of M_{<k} matrices:
 
-      C_k[(n_{>k}, b, m_{<k}), (m_k, r_{k+1})]  ·  A_k[(m_k, r_{k+1}), (r_k, n_k)]  -->  (n_{>k}, b, m_{<k}, r_k, n_k)
+      A_k[(r_k, n_k), (m_k, r_{k+1})]  @  C_k[m_{<k}][(m_k, r_{k+1}), (n_{>k}, b)]  -->  (m_{<k}, r_k, n_k, n_{>k}, b)
 
-  then n_k moves to the front.  FLOPs per sample: Σ_k 2 r_k r_{k+1} M_{≤k} N_{≥k}.
+  read as (M_{<k-1}, m_{k-1}·r_k, N_{≥k}·B).  FLOPs per sample: Σ_k 2 r_k r_{k+1} M_{≤k} N_{≥k}.
+
+Both start from Xᵀ (the only copy) and end with (N, B) = Yᵀ, returned as a transposed view.
 
 **Backward (the VJP).**  Given the cotangent Ȳ = ∂L/∂Y (B, N):
 
     X̄ = Ȳ Wᵀ,   where Wᵀ is the TT-matrix with cores G_k transposed to (r_k, n_k, m_k, r_{k+1});
 
     Ḡ_k[α_k, p, q, α_{k+1}] = Σ_{b,i,j} Ȳ[b, j] X[b, i] δ(i_k, p) δ(j_k, q) L_k[i_{<k}, j_{<k}, α_k] R_k[α_{k+1}, i_{>k}, j_{>k}]
-                            = Σ_{b, i_{>k}, j_{<k}} P_k[(i_{>k}, b, j_{<k}), (α_k, p)] Q_k[(i_{>k}, b, j_{<k}), (q, α_{k+1})],
+                            = Σ_{j_{<k}, i_{>k}, b} Q_k[j_{<k}][(q, α_{k+1}), (i_{>k}, b)] P_k[j_{<k}][(α_k, p), (i_{>k}, b)],
 
 where L_k = ∏_{l<k} G_l and R_k = ∏_{l>k} G_l are the partial chains, P_k = Σ_{i_{<k}} X L_k is X carried
 through the cores < k (exactly the left-to-right operand above) and Q_k = Σ_{j_{>k}} Ȳ R_kᵀ is Ȳ carried
-through the cores > k of Wᵀ.  Q_k is exactly the operand of step k when Ȳ·Wᵀ is computed *right-to-left*, so one
-backward sweep gives every Q_k and, at its end, X̄.  Hence after a left-to-right forward pass (which stores
-P_k) the backward pass is one right-to-left sweep of Ȳ through Wᵀ plus one product Ḡ_k = P_kᵀ Q_k per core,
-shape (r_k·m_k, n_k·r_{k+1}).  Mirror image: after a right-to-left forward pass (storing C_k, X through the
-cores > k) the backward pass is a left-to-right sweep of Ȳ through Wᵀ whose operands D_k (Ȳ through the cores
-< k) give Ḡ_k = C_kᵀ D_k, shape (m_k·r_{k+1}, r_k·n_k).  Each Ḡ_k product costs exactly forward step k, and so
-does each backward sweep step: forward + backward = 3× the forward FLOPs, as for a dense layer, so the cheaper
-forward order is also the cheaper backward order.  When X is not differentiated, the sweep's last product
-(the one that would produce X̄) is skipped.
+through the cores > k of Wᵀ.  Q_k has the shape of step k's output, (N_{<k}, n_k·r_{k+1}, M_{>k}·B), and it is
+exactly the operand of step k when Ȳ·Wᵀ is computed *right-to-left* with the matrices A_kᵀ: one backward sweep
+gives every Q_k and, at its end, X̄.  So after a left-to-right forward pass (which stores P_k) the backward pass
+is one right-to-left sweep of Ȳ through Wᵀ plus Ā_k = Σ_{n_{<k}} Q_k P_kᵀ (n_k·r_{k+1}, r_k·m_k) per core.  Mirror
+image: after a right-to-left pass (storing C_k, X through the cores > k) the backward pass is a left-to-right
+sweep of Ȳ through Wᵀ whose operands D_k (Ȳ through the cores < k) give Ā_k = Σ_{m_{<k}} D_k C_kᵀ.  Each Ā_k costs
+exactly forward step k, and so does each backward sweep step: forward + backward = 3× the forward FLOPs, as for
+a dense layer, so the cheaper forward order is also the cheaper backward order.  When X is not differentiated,
+the sweep's last product (the one that would produce X̄) is skipped.
 
 ``matmul`` is that whole product as one autograd primitive with this VJP: at these sizes autograd's tape costs
-(~25 µs per traced operation) dominate, and the traced sweeps record ~3 operations per core.  The traced sweeps
-stay as the readable path (``matmul_traced``, ``matmul_left_to_right``, ``matmul_right_to_left``); autograd
+(~25 µs per traced operation) matter, and the traced sweep records ~3 operations per core.  The traced sweeps stay
+as the readable path (``matmul_traced``, ``matmul_left_to_right``, ``matmul_right_to_left``); autograd
 differentiates them as they are, and the tests hold the primitive to them and to ``matmul_reference``, the slow,
 obviously-correct X · full(W).  The primitive supports first derivatives (reverse mode) only.
 """
 import functools
+import math
 
 import autograd.numpy as np
+from autograd.builtins import SequenceBox
 from autograd.extend import defvjp_argnums, primitive
 
 from . import cost
-from .ttmatrix import full, row_modes, col_modes, ranks, shape, validate
+from .ttmatrix import full, validate
 
 __all__ = ["matmul", "matmul_traced", "matmul_left_to_right", "matmul_right_to_left", "matmul_reference",
            "cheaper_order"]
@@ -62,141 +67,138 @@ def matmul_reference(X, cores):
     return np.dot(X, full(cores))  # (B, N)
 
 
-def _sweep_left_to_right(X, mats, m, n, r, last=True):
-    """Y = X·W with core matrices A_k (r_k·m_k, n_k·r_{k+1}), k = 0 first (the module docstring's sweep).
-
-    ``m`` are the modes X's columns are consumed in, ``n`` the modes produced.  Returns (Y, operands), where
-    operands[k] is P_k (M_{>k}·B·N_{<k}, r_k·m_k).  With ``last=False`` the final product is skipped (Y is None).
-    Uses only ``@`` and array methods, so it runs on plain arrays and, traced, on autograd boxes.
-    """
-    B = X.shape[0]
-    Z = X.reshape(B, m[0], -1).transpose((2, 0, 1)).reshape(-1, m[0])  # (M_{>0}·B, r0·m0)
-    operands = []
-    for k, A in enumerate(mats):
-        operands.append(Z)
-        if k + 1 == len(mats) and not last:
-            return None, operands
-        Z = Z @ A  # (M_{>k}·B·N_{<k}, n_k·r_{k+1})
-        if k + 1 < len(mats):
-            Z = Z.reshape(m[k + 1], -1).T  # (M_{>k+1}·B·N_{≤k}·r_{k+1}, m_{k+1})
-            Z = Z.reshape(-1, r[k + 1] * m[k + 1])  # (M_{>k+1}·B·N_{≤k}, r_{k+1}·m_{k+1})
-    return Z.reshape(B, -1), operands  # (B, N)
-
-
-def _sweep_right_to_left(X, mats, m, n, r, last=True):
-    """Y = X·W with core matrices A_k (m_k·r_{k+1}, r_k·n_k), k = d−1 first (the module docstring's sweep).
-
-    Returns (Y, operands) with operands[k] = C_k (N_{>k}·B·M_{<k}, m_k·r_{k+1}), listed in core order;
-    ``last=False`` skips the final product (that of core 0) and returns Y = None.
-    """
-    B = X.shape[0]
-    Z = X.reshape(-1, m[-1])  # (B·M_{<d-1}, m_{d-1}·r_d)
-    operands = []
-    for k in reversed(range(len(mats))):
-        operands.insert(0, Z)
-        if k == 0 and not last:
-            return None, operands
-        Z = Z @ mats[k]  # (N_{>k}·B·M_{<k}, r_k·n_k)
-        Z = Z.reshape(-1, n[k]).T  # (n_k, N_{>k}·B·M_{<k}·r_k)
-        if k > 0:
-            Z = Z.reshape(-1, m[k - 1] * r[k])  # (N_{≥k}·B·M_{<k-1}, m_{k-1}·r_k)
-    return Z.reshape(-1, B).T, operands  # (B, N)
-
-
-def _core_matrices(cores, order):
-    """The cores as the matrices A_k each sweep multiplies by (views for "ltr", small copies for "rtl")."""
+def _plan(cores, m, n, r, order):
+    """The sweep of one order: core indices in visiting order, the core matrices A_k and the stack sizes S_k."""
     if order == "ltr":
-        return [G.reshape(G.shape[0] * G.shape[1], -1) for G in cores]  # (r_k·m_k, n_k·r_{k+1})
-    return [G.transpose((1, 3, 0, 2)).reshape(G.shape[1] * G.shape[3], -1) for G in cores]  # (m_k·r_{k+1}, r_k·n_k)
+        visit = list(range(len(cores)))
+        mats = [cores[k].transpose((2, 3, 0, 1)).reshape(n[k] * r[k + 1], r[k] * m[k]) for k in visit]  # (n_k·r_{k+1}, r_k·m_k)
+        stacks = [math.prod(n[:k]) for k in visit]  # N_{<k}
+    else:
+        visit = list(reversed(range(len(cores))))
+        mats = [cores[k].transpose((0, 2, 1, 3)).reshape(r[k] * n[k], m[k] * r[k + 1]) for k in visit]  # (r_k·n_k, m_k·r_{k+1})
+        stacks = [math.prod(m[:k]) for k in visit]  # M_{<k}
+    return visit, mats, stacks
 
 
-def matmul_left_to_right(X, cores):
-    """X · W contracting core 0 first (see module docstring); autograd traces it step by step."""
-    return _sweep_left_to_right(X, _core_matrices(cores, "ltr"), row_modes(cores), col_modes(cores),
-                                ranks(cores))[0]  # (B, N)
+def _sweep(Zt, mats, stacks, last=True):
+    """Apply the core matrices in turn to Zt (M, B), a batch stored samples-last; return (Yt (N, B), operands).
 
-
-def matmul_right_to_left(X, cores):
-    """X · W contracting core d−1 first (see module docstring); autograd traces it step by step."""
-    return _sweep_right_to_left(X, _core_matrices(cores, "rtl"), row_modes(cores), col_modes(cores),
-                                ranks(cores))[0]  # (B, N)
+    Before step s the carry is read as a stack of ``stacks[s]`` matrices (S_s, in_s, rest) — a free reshape —
+    and kept as operands[s]; the step is A_s @ carry (S_s, out_s, rest).  ``last=False`` skips the final product
+    and returns Yt = None.  Runs on plain arrays and, traced, on autograd boxes.
+    """
+    B = Zt.shape[1]
+    operands = []
+    for s, (A, S) in enumerate(zip(mats, stacks)):
+        Zt = Zt.reshape(S, A.shape[1], -1)  # (S_s, in_s, rest)
+        operands.append(Zt)
+        if s + 1 == len(mats) and not last:
+            return None, operands
+        Zt = np.matmul(A, Zt)  # (S_s, out_s, rest)
+    return Zt.reshape(-1, B), operands  # (N, B)
 
 
 @functools.lru_cache(maxsize=1024)
-def _cheaper_of(m, n, r):
+def _structure(dims):
+    """(m, n, r, cheaper order) of the TT-matrix whose cores have shapes ``dims``; validated once per shape list."""
+    validate([np.broadcast_to(0.0, dim) for dim in dims])
+    m, n = tuple(dim[1] for dim in dims), tuple(dim[2] for dim in dims)
+    r = tuple(dim[0] for dim in dims) + (dims[-1][3],)
     flops = cost.matmul_flops(m, n, r)
-    return "ltr" if flops["ltr"] <= flops["rtl"] else "rtl"
+    return m, n, r, ("ltr" if flops["ltr"] <= flops["rtl"] else "rtl")
+
+
+def _structure_of(cores):
+    """The cores as a plain list, and their (m, n, r, cheaper order).  A traced list is unpacked once: every
+    iteration over it would record one more tape node per core."""
+    if not isinstance(cores, (list, tuple, SequenceBox)) or len(cores) == 0:
+        validate(cores)
+    cores = list(cores)
+    return cores, _structure(tuple(np.shape(G) for G in cores))
 
 
 def cheaper_order(cores):
     """"ltr" or "rtl": the order with fewer FLOPs (cost.matmul_flops); ties go to "ltr"."""
-    return _cheaper_of(row_modes(cores), col_modes(cores), ranks(cores))
+    return _structure_of(cores)[1][3]
+
+
+def matmul_left_to_right(X, cores):
+    """X · W contracting core 0 first (see module docstring); autograd traces it step by step."""
+    cores, (m, n, r, _) = _structure_of(cores)
+    _, mats, stacks = _plan(cores, m, n, r, "ltr")
+    return _sweep(X.T, mats, stacks)[0].T  # (B, N)
+
+
+def matmul_right_to_left(X, cores):
+    """X · W contracting core d−1 first (see module docstring); autograd traces it step by step."""
+    cores, (m, n, r, _) = _structure_of(cores)
+    _, mats, stacks = _plan(cores, m, n, r, "rtl")
+    return _sweep(X.T, mats, stacks)[0].T  # (B, N)
 
 
 @primitive
-def _product(X, *cores, order, saved):
-    """Y = X·W as one autograd primitive.  Stores the forward operands in the dict ``saved``: a fresh dict per
-    call, which autograd hands, as the same keyword argument, to the VJP maker below."""
-    Y, saved["operands"] = _SWEEPS[order](X, _core_matrices(cores, order), row_modes(cores), col_modes(cores),
-                                          ranks(cores))  # (B, N)
-    return Y
+def _product(X, *cores, order, structure, saved):
+    """Y = X·W as one autograd primitive.  Keeps the core matrices and forward operands in the dict ``saved``:
+    a fresh dict per call, which autograd hands, as the same keyword argument, to the VJP maker below."""
+    saved["visit"], saved["mats"], stacks = _plan(cores, *structure, order)
+    Yt, saved["operands"] = _sweep(X.T, saved["mats"], stacks)  # (N, B)
+    return np.ascontiguousarray(Yt.T)  # (B, N)
 
 
 def _product_vjp(argnums, Y, args, kwargs):
     """The VJP of ``_product`` for the differentiated arguments ``argnums`` (0 is X, k + 1 is core k)."""
     X, cores = args[0], args[1:]
-    order, operands = kwargs["order"], kwargs["saved"]["operands"]
-    m, n, r = row_modes(cores), col_modes(cores), ranks(cores)
-    back = _sweep_right_to_left if order == "ltr" else _sweep_left_to_right
-    transposed = [A.T for A in _core_matrices(cores, order)]  # Wᵀ's matrices: (n_k·r_{k+1}, r_k·m_k) or (r_k·n_k, m_k·r_{k+1})
+    order, (m, n, r), saved = kwargs["order"], kwargs["structure"], kwargs["saved"]
+    operands = saved["operands"]
+    back_mats = [A.T for A in reversed(saved["mats"])]  # Wᵀ's matrices, last core first
+    back_stacks = [len(Z) for Z in reversed(operands)]  # the forward stacks, in reverse
+    step_of = {k: s for s, k in enumerate(saved["visit"])}
 
     def vjp(Y_bar):
-        X_bar, cotangents = back(Y_bar, transposed, n, m, r, last=0 in argnums)  # (B, M), Q_k or D_k
+        Xt_bar, cotangents = _sweep(Y_bar.T, back_mats, back_stacks, last=0 in argnums)  # (M, B), Q_k or D_k
         grads = []
         for argnum in argnums:
             if argnum == 0:
-                grads.append(X_bar.astype(X.dtype, copy=False))  # (B, M)
+                grads.append(np.ascontiguousarray(Xt_bar.T, dtype=X.dtype))  # (B, M)
                 continue
             k = argnum - 1
-            G_bar = operands[k].T @ cotangents[k]  # ltr (r_k·m_k, n_k·r_{k+1}); rtl (m_k·r_{k+1}, r_k·n_k)
+            s = step_of[k]
+            A_bar = np.matmul(cotangents[-1 - s], operands[s].transpose((0, 2, 1))).sum(axis=0)  # (out_k, in_k)
             if order == "ltr":
-                G_bar = G_bar.reshape(r[k], m[k], n[k], r[k + 1])  # (r_k, m_k, n_k, r_{k+1})
+                G_bar = A_bar.reshape(n[k], r[k + 1], r[k], m[k]).transpose((2, 3, 0, 1))  # (r_k, m_k, n_k, r_{k+1})
             else:
-                G_bar = G_bar.reshape(m[k], r[k + 1], r[k], n[k]).transpose((2, 0, 3, 1))  # (r_k, m_k, n_k, r_{k+1})
-            grads.append(G_bar.astype(cores[k].dtype, copy=False))
+                G_bar = A_bar.reshape(r[k], n[k], m[k], r[k + 1]).transpose((0, 2, 1, 3))  # (r_k, m_k, n_k, r_{k+1})
+            grads.append(np.ascontiguousarray(G_bar, dtype=cores[k].dtype))  # (r_k, m_k, n_k, r_{k+1})
         return tuple(grads)
 
     return vjp
 
 
-_SWEEPS = {"ltr": _sweep_left_to_right, "rtl": _sweep_right_to_left}
 defvjp_argnums(_product, _product_vjp)
 
 
-def _checked_order(X, cores, order):
-    """Validate X and the cores; resolve "auto" to the cheaper order."""
-    validate(cores)
-    M, N = shape(cores)
+def _checked(X, cores, order):
+    """Validate X, the cores and the order; return (cores as a list, (m, n, r), order with "auto" resolved)."""
+    cores, (m, n, r, cheaper) = _structure_of(cores)
+    M, N = math.prod(m), math.prod(n)
     if np.ndim(X) != 2 or np.shape(X)[1] != M:
         raise ValueError(f"X must have shape (B, {M}) to multiply a {M}×{N} TT-matrix, got {np.shape(X)}")
-    if order == "auto":
-        return cheaper_order(cores)
-    if order not in _SWEEPS:
+    if order not in ("auto", "ltr", "rtl"):
         raise ValueError(f"order must be 'auto', 'ltr' or 'rtl', got {order!r}")
-    return order
+    return cores, (m, n, r), cheaper if order == "auto" else order
 
 
 def matmul_traced(X, cores, order="auto"):
     """Y = X · W through the readable sweeps, which autograd records operation by operation."""
-    order = _checked_order(X, cores, order)
+    cores, _, order = _checked(X, cores, order)
     return matmul_left_to_right(X, cores) if order == "ltr" else matmul_right_to_left(X, cores)
 
 
 def matmul(X, cores, order="auto"):
     """Y = X · W for X (B, M) and a TT-matrix W (M, N), never forming W: one autograd primitive with a
-    hand-derived VJP (see module docstring).
+    hand-derived VJP (see module docstring).  Y is C-contiguous; float32 in gives float32 out.
 
     ``order`` is "auto" (the cheaper direction by FLOP count), "ltr" or "rtl".
     """
-    order = _checked_order(X, cores, order)
-    return _product(X, *cores, order=order, saved={})  # (B, N)
+    cores, structure, order = _checked(X, cores, order)
+    return _product(X, *cores, order=order, structure=structure, saved={})  # (B, N)

@@ -1,0 +1,210 @@
+"""Benchmark the TT-matrix product Y = X·W against the dense product, and the autograd primitive against the
+traced sweeps.
+
+Index letters: b batch (B samples), N the square size (W is N×N), d cores, R the uniform inner rank, m the
+modes (``auto_shape(N, d)`` for rows and columns alike).
+
+Part 1, forward products.  For every N, d, R: the median time of ``ttmatmul.matmul(X, cores)`` (X (B, N)),
+its FLOPs from the cost model (the cheaper order, ``cost.matmul_flops``), the achieved GFLOP/s, and the same
+for the dense X·W.  The machine's dense-GEMM rate is measured on one large square product.  The cost model
+predicts a break-even rank (the smallest R whose TT FLOPs reach the dense FLOPs, ``cost.break_even_rank``);
+the measured break-even rank is the smallest R whose TT time reaches the dense time (refined by timing the
+integer ranks between the two tested ranks that bracket it).  Issue target: the TT product reaches ≥ 30 % of
+the measured dense-GEMM GFLOP/s whenever it does ≥ 1e7 FLOPs; every row says whether it does.
+
+Part 2, autograd.  ``value_and_grad`` of Σ (X·W)² with respect to X and the cores, through the one-primitive
+``matmul`` and through ``matmul_traced`` (autograd records every step), at the LSTM sizes 28→1024 and 256→1024.
+
+Run from the repository root (``--help`` lists the options):
+
+    python -m benchmarks.bench_ttmatmul --out results/bench/ttmatmul.json
+    python -m benchmarks.bench_ttmatmul --quick
+"""
+import argparse
+import math
+import sys
+import time
+import warnings
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+
+from benchmarks.common import blas_thread_limit, format_table, machine_info, measure, tune_malloc, write_json
+from ttrnn_np import cost, init, shapes, ttmatmul
+
+TARGET_FLOPS, TARGET_FRACTION = 1e7, 0.30
+FULL = {"sizes": (256, 1024, 4096), "cores": (2, 3, 4), "ranks": (1, 2, 4, 8, 16), "batch": 128, "peak_n": 2048,
+        "grad_inputs": (28, 256), "grad_output": 1024, "grad_cores": (2, 3, 4), "grad_ranks": (2, 4, 8),
+        "grad_batches": (1, 128), "repeats": 15, "warmup": 2}
+QUICK = {"sizes": (256, 1024), "cores": (2, 4), "ranks": (1, 4, 16), "batch": 128, "peak_n": 1024,
+         "grad_inputs": (28,), "grad_output": 1024, "grad_cores": (2, 4), "grad_ranks": (4,),
+         "grad_batches": (1, 128), "repeats": 5, "warmup": 1}
+
+
+def _tt_cores(row_modes, col_modes, rank, rng, dtype):
+    with warnings.catch_warnings():  # ranks above a bond's useful maximum are kept (redundant but valid)
+        warnings.simplefilter("ignore", shapes.RankWarning)
+        return init.glorot(row_modes, col_modes, rank, rng, dtype)
+
+
+def peak_gemm(n, repeats, dtype, rng):
+    """The dense-GEMM rate of this machine: one n×n by n×n product."""
+    A, C = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)  # (n, n)
+    timing = measure(lambda: A @ C, warmup=1, repeats=max(3, repeats // 3))
+    return {"n": n, "flops": 2 * n ** 3, **timing, "gflops": 2 * n ** 3 / timing["median_s"] / 1e9}
+
+
+def product_row(N, d, R, X, dense_time, peak, settings, rng):
+    """Time one TT product X·W (W N×N with d cores of rank R) and compare it with the dense product."""
+    B, dtype = X.shape[0], X.dtype
+    m = shapes.auto_shape(N, d, warn=False)
+    cores = _tt_cores(m, m, R, rng, dtype)
+    flops = cost.matmul_flops(m, m, R)
+    Y = ttmatmul.matmul(X, cores)  # (B, N)
+    Y_dense = ttmatmul.matmul_reference(X, cores)  # (B, N)
+    timing = measure(lambda: ttmatmul.matmul(X, cores), warmup=settings["warmup"], repeats=settings["repeats"])
+    tt_flops = B * flops["best"]
+    gflops = tt_flops / timing["median_s"] / 1e9
+    applies = tt_flops >= TARGET_FLOPS
+    return {"N": N, "d": d, "modes": list(m), "rank": R, "order": ttmatmul.cheaper_order(cores), "batch": B,
+            "tt_flops": tt_flops, "dense_flops": B * flops["dense"], "tt": timing, "tt_ms": 1e3 * timing["median_s"],
+            "tt_gflops": gflops, "percent_of_peak": 100 * gflops / peak["gflops"],
+            "dense_ms": 1e3 * dense_time["median_s"], "speedup_vs_dense": dense_time["median_s"] / timing["median_s"],
+            "target_applies": applies, "target_met": (gflops >= TARGET_FRACTION * peak["gflops"]) if applies else None,
+            "max_rel_error_vs_dense": float(np.max(np.abs(Y - Y_dense)) / max(np.max(np.abs(Y_dense)), 1e-300))}
+
+
+def break_even(N, d, rows, X, dense_time, settings, rng):
+    """Predicted (cost model) and measured (timing) break-even rank for one N and d."""
+    m = shapes.auto_shape(N, d, warn=False)
+    slower = [row["rank"] for row in rows if row["tt_ms"] >= row["dense_ms"]]
+    measured, refined = (min(slower) if slower else None), []
+    if measured is not None:
+        below = max([row["rank"] for row in rows if row["rank"] < measured], default=0)
+        for R in range(below + 1, measured):
+            cores = _tt_cores(m, m, R, rng, X.dtype)
+            timing = measure(lambda: ttmatmul.matmul(X, cores), warmup=settings["warmup"], repeats=settings["repeats"])
+            refined.append({"rank": R, "tt_ms": 1e3 * timing["median_s"]})
+            if timing["median_s"] >= dense_time["median_s"]:
+                measured = R
+                break
+    return {"N": N, "d": d, "modes": list(m), "predicted_rank": cost.break_even_rank(m, m),
+            "measured_rank": measured, "ranks_tested": sorted({row["rank"] for row in rows} | {r["rank"] for r in refined}),
+            "refinement": refined, "dense_ms": 1e3 * dense_time["median_s"]}
+
+
+def autograd_row(I, O, d, R, B, settings, rng, dtype):
+    """value_and_grad of Σ (X·W)² w.r.t. X and the cores: traced sweeps against the one-primitive product."""
+    m, n = shapes.auto_shape(I, d, warn=False), shapes.auto_shape(O, d, warn=False)
+    cores = _tt_cores(m, n, R, rng, dtype)
+    X = rng.standard_normal((B, I)).astype(dtype)  # (B, I)
+    row, grads = {"input": I, "output": O, "d": d, "rank": R, "batch": B, "order": ttmatmul.cheaper_order(cores)}, {}
+    for name, product in (("traced", ttmatmul.matmul_traced), ("primitive", ttmatmul.matmul)):
+        value_and_grad = autograd.value_and_grad(lambda X_, c_: anp.sum(product(X_, c_) ** 2), argnum=(0, 1))
+        grads[name] = value_and_grad(X, cores)[1]
+        timing = measure(lambda: value_and_grad(X, cores), warmup=settings["warmup"], repeats=settings["repeats"])
+        row[name] = timing
+        row[f"{name}_ms"] = 1e3 * timing["median_s"]
+    row["speedup"] = row["traced_ms"] / row["primitive_ms"]
+    pairs = [(grads["traced"][0], grads["primitive"][0])] + list(zip(grads["traced"][1], grads["primitive"][1]))
+    row["max_abs_grad_difference"] = float(max(np.max(np.abs(a - b)) for a, b in pairs))
+    return row
+
+
+def run(quick=False, threads=None, malloc_tuning=False, dtype="float64", seed=0, command=None, **overrides):
+    """Run both parts and return the results dict (``quick`` picks the smoke-run preset; keyword overrides such
+    as ``sizes=(16,)``, ``ranks=(1, 2)``, ``batch=4`` or ``grad_inputs=()`` replace preset entries)."""
+    preset = dict(QUICK if quick else FULL)
+    unknown = set(overrides) - set(preset)
+    if unknown:
+        raise ValueError(f"unknown benchmark settings {sorted(unknown)}; known: {sorted(preset)}")
+    settings = {**preset, **overrides}
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    allocator = tune_malloc() if malloc_tuning else {"tuned": False, "reason": "not requested"}
+    started = time.perf_counter()
+    with blas_thread_limit(threads):
+        result = {"benchmark": "ttmatmul", "command": command or f"run(quick={quick}, threads={threads}, "
+                  f"malloc_tuning={malloc_tuning}, dtype={dtype.name!r}, seed={seed}, **{overrides})",
+                  "machine": machine_info(), "allocator": allocator,
+                  "settings": {**{k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+                               "dtype": dtype.name, "seed": seed, "threads_requested": threads},
+                  "target": {"rule": f"TT GFLOP/s ≥ {TARGET_FRACTION:.0%} of the measured dense-GEMM GFLOP/s "
+                                     f"whenever the TT product does ≥ {TARGET_FLOPS:.0e} FLOPs"}}
+        result["peak_gemm"] = peak = peak_gemm(settings["peak_n"], settings["repeats"], dtype, rng)
+        result["rows"], result["break_even"] = [], []
+        for N in settings["sizes"]:
+            X = rng.standard_normal((settings["batch"], N)).astype(dtype)  # (B, N)
+            W = (rng.standard_normal((N, N)) / math.sqrt(N)).astype(dtype)  # (N, N)
+            dense_time = measure(lambda: X @ W, warmup=settings["warmup"], repeats=settings["repeats"])
+            for d in settings["cores"]:
+                rows = [product_row(N, d, R, X, dense_time, peak, settings, rng) for R in settings["ranks"]]
+                result["rows"] += rows
+                result["break_even"].append(break_even(N, d, rows, X, dense_time, settings, rng))
+        result["autograd"] = [autograd_row(I, settings["grad_output"], d, R, B, settings, rng, dtype)
+                              for I in settings["grad_inputs"] for d in settings["grad_cores"]
+                              for R in settings["grad_ranks"] for B in settings["grad_batches"]]
+    applicable = [row for row in result["rows"] if row["target_applies"]]
+    result["target"].update(rows_applicable=len(applicable), rows_met=sum(row["target_met"] for row in applicable))
+    result["wall_time_s"] = time.perf_counter() - started
+    return result
+
+
+PRODUCT_COLUMNS = [("N", "N", "{}"), ("d", "d", "{}"), ("R", "rank", "{}"), ("order", "order", "{}"),
+                   ("MFLOP", "tt_mflop", "{:.1f}"), ("TT ms", "tt_ms", "{:.3f}"), ("GFLOP/s", "tt_gflops", "{:.1f}"),
+                   ("% peak", "percent_of_peak", "{:.0f}"), ("≥30 %?", "target", "{}"),
+                   ("dense ms", "dense_ms", "{:.3f}"), ("dense/TT", "speedup_vs_dense", "{:.2f}")]
+BREAK_EVEN_COLUMNS = [("N", "N", "{}"), ("d", "d", "{}"), ("modes", "modes", "{}"),
+                      ("predicted R*", "predicted_rank", "{}"), ("measured R*", "measured_rank", "{}")]
+AUTOGRAD_COLUMNS = [("I→O", "sizes", "{}"), ("d", "d", "{}"), ("R", "rank", "{}"), ("B", "batch", "{}"),
+                    ("order", "order", "{}"), ("traced ms", "traced_ms", "{:.3f}"),
+                    ("primitive ms", "primitive_ms", "{:.3f}"), ("speed-up", "speedup", "{:.2f}")]
+
+
+def report(result):
+    """The three tables and the summary lines, as text."""
+    peak = result["peak_gemm"]
+    rows = [{**row, "tt_mflop": row["tt_flops"] / 1e6,
+             "target": {True: "yes", False: "NO", None: "n/a"}[row["target_met"]]} for row in result["rows"]]
+    grad_rows = [{**row, "sizes": f"{row['input']}→{row['output']}"} for row in result["autograd"]]
+    blas, threads = result["machine"]["blas"], result["machine"]["blas_threads"]
+    return "\n".join([
+        f"machine: {result['machine']['cpu']}, {result['machine']['cores_available']} cores, BLAS {blas['name']} "
+        f"{blas['version']}, threads {threads['threads']} ({threads['source']}), allocator tuned: "
+        f"{result['allocator']['tuned']}",
+        f"dense GEMM {peak['n']}×{peak['n']}: {peak['gflops']:.1f} GFLOP/s (median of {peak['repeats']})",
+        "", f"TT product vs dense, B={result['settings']['batch']}, {result['settings']['dtype']}",
+        format_table(rows, PRODUCT_COLUMNS),
+        f"target ({result['target']['rule']}): met in {result['target']['rows_met']} of "
+        f"{result['target']['rows_applicable']} applicable rows",
+        "", "break-even rank R* (TT FLOPs ≥ dense FLOPs, predicted; TT time ≥ dense time, measured)",
+        format_table(result["break_even"], BREAK_EVEN_COLUMNS),
+        "", "value_and_grad of Σ (X·W)², traced sweeps vs one primitive",
+        format_table(grad_rows, AUTOGRAD_COLUMNS), "", f"wall time {result['wall_time_s']:.0f} s"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ttmatmul", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a small subset for a smoke run (about a minute)")
+    parser.add_argument("--out", metavar="PATH", help="write the results as JSON to PATH")
+    parser.add_argument("--threads", type=int, metavar="T",
+                        help="limit BLAS to T threads (needs threadpoolctl; otherwise start Python with "
+                             "OPENBLAS_NUM_THREADS=T). The thread count in use is always recorded")
+    parser.add_argument("--tune-malloc", action="store_true",
+                        help="keep freed memory in the process (glibc mallopt) so temporaries do not page-fault")
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    parser.add_argument("--repeats", type=int, help="timed repeats per measurement (default 15, quick 5)")
+    args = parser.parse_args(argv)
+    overrides = {} if args.repeats is None else {"repeats": args.repeats}
+    result = run(quick=args.quick, threads=args.threads, malloc_tuning=args.tune_malloc, dtype=args.dtype,
+                 command="python -m benchmarks.bench_ttmatmul " + " ".join(sys.argv[1:] if argv is None else argv),
+                 **overrides)
+    print(report(result))
+    if args.out:
+        print(f"wrote {write_json(result, args.out)}")
+
+
+if __name__ == "__main__":
+    main()

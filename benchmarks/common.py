@@ -1,0 +1,146 @@
+"""Shared helpers for the benchmarks: timing, the machine's description, BLAS threads, allocator tuning, JSON.
+
+Timing follows PAPER.md §7.9: ``time.perf_counter``, warm-up calls first, then many repeats, reported as the
+median (the headline number) with the spread (min, quartiles, max).  Only the call under test is timed.
+"""
+import contextlib
+import ctypes
+import ctypes.util
+import datetime
+import json
+import math
+import os
+import pathlib
+import platform
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["measure", "machine_info", "blas_threads", "blas_thread_limit", "tune_malloc", "write_json", "format_table"]
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE")
+
+
+def measure(fn, warmup=2, repeats=15, min_sample_s=0.002):
+    """Seconds per call of ``fn()``: median, min, max and quartiles over ``repeats`` samples after ``warmup`` calls.
+
+    A fast ``fn`` is called ``inner`` times per sample so that one sample lasts at least ``min_sample_s`` (the
+    clock's resolution and the loop then cost < 0.1 %); times are divided back to one call.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats ≥ 1 and warmup ≥ 0, got repeats={repeats}, warmup={warmup}")
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    for _ in range(max(warmup - 1, 0)):
+        fn()
+    inner = max(1, math.ceil(min_sample_s / max(first, 1e-9))) if first < min_sample_s else 1
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - start) / inner)
+    q25, median, q75 = np.percentile(samples, [25, 50, 75])
+    return {"median_s": float(median), "min_s": float(min(samples)), "max_s": float(max(samples)),
+            "q25_s": float(q25), "q75_s": float(q75), "repeats": repeats, "inner": inner, "warmup": warmup}
+
+
+def _blas_info():
+    """The BLAS numpy was built against, from ``numpy.show_config(mode="dicts")``."""
+    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    return {"name": blas.get("name"), "version": blas.get("version"),
+            "config": blas.get("openblas configuration")}
+
+
+def blas_threads():
+    """{"threads": int or None, "source": how it was found} for the BLAS numpy uses at run time."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        for variable in THREAD_VARIABLES:
+            if os.environ.get(variable):
+                return {"threads": int(os.environ[variable]), "source": f"environment {variable}"}
+        return {"threads": None, "source": "unknown: threadpoolctl is not installed and no *_NUM_THREADS is "
+                                           f"set (OpenBLAS then uses one thread per core, {os.cpu_count()})"}
+    pools = [pool for pool in threadpoolctl.threadpool_info() if pool.get("user_api") == "blas"]
+    if not pools:
+        return {"threads": None, "source": "threadpoolctl found no BLAS"}
+    return {"threads": pools[0]["num_threads"], "source": "threadpoolctl", "library": pools[0].get("filepath"),
+            "internal_api": pools[0].get("internal_api"), "architecture": pools[0].get("architecture")}
+
+
+@contextlib.contextmanager
+def blas_thread_limit(threads):
+    """Limit the BLAS threads inside the block (``threads=None``: leave them as they are).  Needs threadpoolctl;
+    without it set OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) before Python starts."""
+    if threads is None:
+        yield
+        return
+    try:
+        import threadpoolctl
+    except ImportError as error:
+        raise RuntimeError(f"--threads {threads} needs the threadpoolctl package; without it, start Python with "
+                           f"OPENBLAS_NUM_THREADS={threads} (or OMP_NUM_THREADS={threads}) instead") from error
+    with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+        yield
+
+
+def tune_malloc(threshold_bytes=1 << 30):
+    """Stop glibc from returning freed memory to the OS between calls (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD).
+
+    Every large NumPy temporary otherwise comes back as fresh pages, and each first touch is a page fault; on
+    virtual machines that can cost more than the arithmetic of a small product.  Same effect as starting Python
+    with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ set.  Returns a description of what was done.
+    """
+    if not sys.platform.startswith("linux"):
+        return {"tuned": False, "reason": f"mallopt is glibc-only, platform is {sys.platform}"}
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    if not hasattr(libc, "mallopt"):
+        return {"tuned": False, "reason": "the C library has no mallopt (not glibc)"}
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
+    ok = libc.mallopt(m_mmap_threshold, threshold_bytes) == 1 and libc.mallopt(m_trim_threshold, threshold_bytes) == 1
+    return {"tuned": bool(ok), "M_MMAP_THRESHOLD": threshold_bytes, "M_TRIM_THRESHOLD": threshold_bytes}
+
+
+def machine_info():
+    """Cores, CPU, BLAS (library, threads, OpenBLAS variables), versions, load and date, for results files."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu, "logical_cores": os.cpu_count(), "cores_available": affinity, "load_average_1_5_15": load,
+        "platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
+        "blas": _blas_info(), "blas_threads": blas_threads(),
+        "environment": {name: os.environ[name] for name in THREAD_VARIABLES + OPENBLAS_VARIABLES
+                        + ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_") if name in os.environ},
+    }
+
+
+def write_json(result, path):
+    """Write ``result`` as indented JSON to ``path`` (parent folders created), atomically; return the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(result, indent=1) + "\n")
+    partial.replace(path)
+    return path
+
+
+def format_table(rows, columns):
+    """A fixed-width text table: ``columns`` is a list of (header, key, format) with format like "{:.2f}"."""
+    cells = [[header for header, _, _ in columns]]
+    for row in rows:
+        cells.append(["—" if row.get(key) is None else fmt.format(row[key]) for _, key, fmt in columns])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
