@@ -160,7 +160,7 @@ def test_size_story_tells_the_numbers():
     over_ranked = cells.CellConfig("lstm", "joint", 28, 256, n_cores=4, rank=8)
     assert "(1,2,2,7)→(4,4,8,8), ranks 1-8-8-8-1 (useful 1-4-8-8-1)" in sizes.size_story(over_ranked)
     gate = cells.CellConfig("gru", "joint_gate_core", 28, 256, n_cores=3, rank=2)
-    assert "d = 3 + gate core cores" in sizes.size_story(gate)
+    assert "d = 3 cores + gate core" in sizes.size_story(gate)
 
 
 def test_model_sizes_rejects_other_objects():

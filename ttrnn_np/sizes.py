@@ -114,8 +114,8 @@ def _modes_text(row_modes, col_modes, rank):
 def _layout_text(cell):
     if cell.layout == "dense":
         return "dense"
-    cores = f"{cell.n_cores} + gate core" if cell.layout == "joint_gate_core" else str(cell.n_cores)
-    return f"{cell.layout} TT, d = {cores} cores, rank {cell.rank}"
+    cores = f"{cell.n_cores} cores + gate core" if cell.layout == "joint_gate_core" else f"{cell.n_cores} cores"
+    return f"{cell.layout} TT, d = {cores}, rank {cell.rank}"
 
 
 def size_story(config):

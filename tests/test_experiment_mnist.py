@@ -1,0 +1,332 @@
+"""The MNIST experiment end to end on the shipped mini subset, its pieces, the report and the sweep's report mode."""
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from autograd import value_and_grad
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ttrnn_np import rnn
+from ttrnn_np.checkpoint import load_checkpoint
+from ttrnn_np.data.mnist import load_mnist
+from ttrnn_np.experiments import mnist, mnist_cli, report, runtime
+from ttrnn_np.losses import softmax_cross_entropy
+from ttrnn_np.pytree import tree_flatten
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--data", "mini", "--hidden", "8", "--train-subset", "384", "--val-subset", "200", "--batch-size", "64"]
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    mnist_cli.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def cli(argv):
+    return mnist_cli.run(parse(argv))
+
+
+def results_of(out):
+    return json.loads((Path(out) / "results.json").read_text())
+
+
+def leaves(params):
+    return tree_flatten(params)[0]
+
+
+# ------------------------------------------------------------------ end to end
+
+def test_short_run_writes_results_and_checkpoints_and_learns(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli(TINY + ["--layout", "dense", "--epochs", "3", "--lr", "1e-2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "data: MINI" in text and "source='mini'" in text
+    assert "total 1,274 parameters" in text and "best validation accuracy" in text
+    assert sorted(p.name for p in out.iterdir()) == ["best.json", "best.npz", "last.json", "last.npz",
+                                                    "results.json"]
+    r = results_of(out)
+    assert r["status"] == "complete" and r["data"] == {"source": "mini", "view": "row", "n_train": 384,
+                                                        "n_val": 200, "n_test": 1000}
+    assert r["config"]["head"] == "dense" and r["config"]["dtype"] == "float32"
+    epochs = r["history"]["epochs"]
+    assert [e["epoch"] for e in epochs] == [0, 1, 2] and len(r["history"]["steps"]["loss"]) == 18
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    assert r["test"]["accuracy"] > 0.15  # chance is 0.1
+    best = max(epochs, key=lambda e: e["val_accuracy"])
+    assert r["best"]["epoch"] == best["epoch"] and r["best"]["val_accuracy"] == best["val_accuracy"]
+    params, _, meta = load_checkpoint(out / "best")
+    assert meta["epoch"] == best["epoch"]
+    split = load_mnist("test", source="mini")
+    config = mnist.MnistConfig(**r["config"])
+    assert mnist.evaluate_split(mnist.build_model(config), params, split, config)["accuracy"] == r["test"]["accuracy"]
+    assert r["sizes"]["total"] == 1274 and r["machine"]["cpu_count"] >= 1 and "numpy" in r["machine"]
+
+
+def test_resume_continues_to_the_numbers_of_an_uninterrupted_run(tmp_path):
+    base = TINY + ["--cores", "2", "--rank", "2", "--lr", "5e-3"]
+    assert cli(base + ["--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
+    assert cli(base + ["--epochs", "1", "--out", str(tmp_path / "split")]) == 0
+    assert cli(base + ["--epochs", "2", "--out", str(tmp_path / "split"), "--resume"]) == 0
+    a, b = results_of(tmp_path / "straight"), results_of(tmp_path / "split")
+    for key in ("train_loss", "val_loss", "val_accuracy", "train_accuracy"):
+        assert [e[key] for e in a["history"]["epochs"]] == [e[key] for e in b["history"]["epochs"]]
+    assert a["history"]["steps"]["loss"] == b["history"]["steps"]["loss"]
+    assert a["test"] == b["test"] and a["best"] == b["best"] and a["config"] == b["config"]
+    for path, leaf in leaves(load_checkpoint(tmp_path / "straight" / "last")[0]).items():
+        np.testing.assert_array_equal(leaf, leaves(load_checkpoint(tmp_path / "split" / "last")[0])[path])
+
+
+def test_resume_of_a_complete_run_returns_its_results(tmp_path, capsys):
+    argv = TINY + ["--epochs", "1", "--out", str(tmp_path)]
+    assert cli(argv) == 0
+    first = results_of(tmp_path)
+    assert cli(argv + ["--resume"]) == 0
+    assert "already complete" in capsys.readouterr().out and results_of(tmp_path) == first
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
+def test_divergence_stops_clearly_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    # epoch 0 trains at lr 1e-3; epoch 1 at 1e27 sends the TT cores to ~1e27 and their products overflow
+    argv = TINY + ["--cores", "2", "--lr", "1e-3", "--step-size", "1", "--gamma", "1e30", "--epochs", "3",
+                   "--out", str(tmp_path)]
+    assert cli(argv) == 1
+    captured = capsys.readouterr()
+    assert "training diverged" in captured.err and f"last good checkpoint is {tmp_path}/last" in captured.err
+    assert "stopped: training diverged" in captured.out
+    r = results_of(tmp_path)
+    assert r["status"] == "diverged" and r["diverged"]["epoch"] == 1 and r["diverged"]["step"] > 6
+    assert r["epochs_run"] == 1 and r["best"]["epoch"] == 0 and r["test"]["accuracy"] > 0
+    _, _, meta = load_checkpoint(tmp_path / "last")
+    assert meta["epoch"] == 1 and all(np.isfinite(meta["history"]["steps"]["loss"]))
+
+
+def test_json_output_goes_to_stdout_and_text_to_stderr(capsys):
+    assert cli(TINY + ["--epochs", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    r = json.loads(captured.out)
+    assert r["status"] == "complete" and r["out"] is None and "data: MINI" in captured.err
+
+
+# ------------------------------------------------------------------ options and configuration
+
+def test_recipes_and_overrides():
+    ours = mnist_cli.config_from_args(parse([]))
+    assert (ours.lr, ours.clip, ours.schedule, ours.epochs, ours.head) == (2e-3, 5.0, "step", 20, "tt")
+    paper = mnist_cli.config_from_args(parse(["--recipe", "paper"]))
+    assert (paper.lr, paper.clip, paper.step_size, paper.gamma) == (1e-2, None, 10, 0.1)
+    mixed = mnist_cli.config_from_args(parse(["--recipe", "paper", "--lr", "1e-3", "--clip", "2"]))
+    assert (mixed.lr, mixed.clip) == (1e-3, 2.0)
+    assert mnist_cli.config_from_args(parse(["--clip", "none"])).clip is None
+
+
+@pytest.mark.filterwarnings("ignore::ttrnn_np.shapes.ShapeWarning")
+def test_config_resolves_head_and_forget_bias():
+    assert mnist.MnistConfig(layout="dense").head == "dense"
+    assert mnist.MnistConfig(layout="naive", head="dense").head == "dense"
+    assert mnist.MnistConfig(view="permuted").forget_bias == 1.0
+    assert mnist.MnistConfig(view="pixel", forget_bias=0.5).forget_bias == 0.5
+    assert mnist.MnistConfig(view="row").forget_bias == 0.0
+    assert mnist.MnistConfig(cell="gru", view="pixel").forget_bias == 0.0
+    assert mnist.MnistConfig(cores=3, rank=4).name == "lstm_joint_d3_R4_row"
+    assert mnist.MnistConfig(layout="dense", view="pixel").name == "lstm_dense_pixel"
+    model = mnist.build_model(mnist.MnistConfig(view="pixel", hidden=8))
+    assert (model.cell.input_size, model.head.layout, model.cell.forget_bias) == (1, "tt", 1.0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(layout="folded"), r"layout must be one of .*, got 'folded'"),
+    (dict(view="column"), r"view must be one of \('row', 'pixel', 'permuted'\), got 'column'"),
+    (dict(lr=0.0), "lr must be a finite number > 0, got 0.0"),
+    (dict(lr=float("nan")), "lr must be a finite number > 0"),
+    (dict(clip=-1.0), r"clip must be a number > 0 or None \(no clipping\), got -1.0"),
+    (dict(rank=0), "rank must be a positive integer, got 0"),
+    (dict(train_subset=0), "train_subset must be a positive integer or None, got 0"),
+    (dict(tbptt=2.5), "tbptt must be a positive integer or None, got 2.5"),
+    (dict(seed=-1), "seed must be an integer >= 0, got -1"),
+    (dict(gamma=0), "gamma must be a number > 0, got 0"),
+    (dict(dtype="float16"), r"dtype must be one of \('float32', 'float64'\), got 'float16'"),
+])
+def test_bad_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mnist.MnistConfig(**kwargs)
+
+
+def test_bad_options_give_clear_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        parse(["--layout", "folded"])
+    with pytest.raises(SystemExit):
+        parse(["--clip", "lots"])
+    assert "expected a number > 0 or 'none', got 'lots'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="resume needs a run directory: pass --out DIR"):
+        cli(TINY + ["--resume"])
+    with pytest.raises(ValueError, match="train_subset must be at most the 4,000 images of the train split"):
+        cli(["--data", "mini", "--train-subset", "4001", "--epochs", "1"])
+    with pytest.raises(ValueError, match=r"forget_bias applies to the LSTM only"):
+        cli(TINY + ["--cell", "gru", "--forget-bias", "1"])
+    with pytest.raises(ValueError, match='source="mini" reads the subset shipped'):
+        cli(TINY + ["--data-dir", str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match="MNIST file train-images-idx3-ubyte.gz"):
+        cli(["--data-dir", str(tmp_path), "--epochs", "1"])
+    assert cli(TINY + ["--epochs", "1", "--out", str(tmp_path)]) == 0
+    with pytest.raises(ValueError, match="already holds a run .* pass --resume to continue it"):
+        cli(TINY + ["--epochs", "2", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match=r"cannot resume .*: it was trained with other settings, hidden 8 \(saved\) "
+                                         r"vs 16 \(now\)$"):
+        cli(TINY[:2] + ["--hidden", "16"] + TINY[4:] + ["--epochs", "2", "--out", str(tmp_path), "--resume"])
+
+
+# ------------------------------------------------------------------ pieces
+
+def test_prepare_data_subsets_are_seeded_and_inside_the_split():
+    config = mnist.MnistConfig(data="mini", train_subset=100, val_subset=50, seed=3)
+    a, b = mnist.prepare_data(config), mnist.prepare_data(config)
+    c = mnist.prepare_data(mnist.MnistConfig(data="mini", train_subset=100, val_subset=50, seed=4))
+    full = mnist.prepare_data(mnist.MnistConfig(data="mini"))
+    assert (len(a.train), len(a.val), len(a.test)) == (100, 50, 1000) and len(full.train) == 4000
+    np.testing.assert_array_equal(a.train.labels, b.train.labels)
+    assert not np.array_equal(a.train.images, c.train.images)
+    pool = {img.tobytes() for img in full.train.images}
+    assert all(img.tobytes() in pool for img in a.train.images)
+    assert not {img.tobytes() for img in a.val.images} & pool
+
+
+def test_evaluation_does_not_depend_on_the_batch_size():
+    config = mnist.MnistConfig(data="mini", hidden=8, layout="naive", dtype="float64")
+    model = mnist.build_model(config)
+    params = rnn.init_model(model, np.random.default_rng(0), "float64")
+    split = load_mnist("test", source="mini").subset(np.arange(50), "test")
+    whole = mnist.evaluate_split(model, params, split, config)
+    batched = mnist.evaluate_split(model, params, split, mnist.MnistConfig(**{**config.__dict__,
+                                                                            "eval_batch_size": 7}))
+    assert whole["accuracy"] == batched["accuracy"] and whole["loss"] == pytest.approx(batched["loss"], rel=1e-12)
+    X = mnist.as_sequences(split.images, "row", dtype="float64")  # (50, 28, 28)
+    logits = rnn.forward(model, params, X)  # (50, 10)
+    assert whole["loss"] == pytest.approx(float(softmax_cross_entropy(logits, split.labels)), rel=1e-12)
+    assert whole["accuracy"] == np.mean(np.argmax(logits, axis=1) == split.labels)
+
+
+@pytest.mark.filterwarnings("ignore::ttrnn_np.shapes.ShapeWarning")
+@settings(max_examples=25, deadline=None)
+@given(T=st.integers(1, 9), window=st.integers(1, 10), layout=st.sampled_from(["dense", "joint"]),
+       seed=st.integers(0, 2**16))
+def test_truncated_logits_match_the_library_truncated_bptt(T, window, layout, seed):
+    rng = np.random.default_rng(seed)
+    config = mnist.MnistConfig(layout=layout, hidden=4, rank=2, view="pixel", dtype="float64")
+    model = mnist.build_model(config)
+    params = rnn.init_model(model, rng, "float64")
+    X = rng.standard_normal((3, T, 1))  # (B, T, F)
+    y = rng.integers(0, 10, 3)  # (B,)
+    loss, grads = value_and_grad(lambda p: softmax_cross_entropy(mnist.truncated_logits(model, p, X, window), y))(
+        params)
+    ref_loss, ref_grads, _ = rnn.truncated_bptt(model, params, X, window, lambda z: softmax_cross_entropy(z, y))
+    np.testing.assert_allclose(mnist.truncated_logits(model, params, X, window), rnn.forward(model, params, X),
+                               rtol=1e-12, atol=1e-12)
+    assert loss == pytest.approx(float(ref_loss), rel=1e-12)
+    for path, g in leaves(grads).items():
+        np.testing.assert_allclose(g, leaves(ref_grads)[path], rtol=1e-9, atol=1e-12)
+
+
+def test_runtime_helpers():
+    assert isinstance(runtime.tune_malloc(), bool)
+    with pytest.raises(ValueError, match="mmap_threshold must be an integer number of bytes"):
+        runtime.tune_malloc(mmap_threshold=-1)
+    with pytest.raises(ValueError, match="BLAS threads must be a positive integer, got 0"):
+        runtime.set_blas_threads(0)
+    before = runtime.blas_info()["threads"]
+    if before is not None:
+        assert runtime.set_blas_threads(1) and runtime.blas_info()["threads"] == 1
+        runtime.set_blas_threads(before)
+    info = runtime.machine_info()
+    assert {"cpu_count", "blas", "numpy", "autograd", "malloc_tuned"} <= set(info)
+    json.dumps(info)
+
+
+# ------------------------------------------------------------------ report helpers and the sweep's report mode
+
+def test_tables_and_csv(tmp_path):
+    rows = [{"name": "a", "params": 1234, "err": 1.5}, {"name": "bb", "params": None, "err": float("nan")}]
+    columns = [("name", "run", None), ("params", "params", ",d"), ("err", "error %", ".2f")]
+    assert report.format_table(rows, columns).splitlines() == [
+        "run  params  error %", "--------------------", "a     1,234     1.50", "bb        -        -"]
+    assert report.markdown_table(rows, columns).splitlines()[2] == "| a | 1,234 | 1.50 |"
+    report.write_csv(tmp_path / "t.csv", rows, ["name", "params"])
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["name,params", "a,1234", "bb,"]
+    with pytest.raises(TypeError, match="a column is"):
+        report.format_table(rows, [("name", "run")])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        report.load_results(tmp_path / "missing")
+
+
+def load_sweep():
+    spec = importlib.util.spec_from_file_location("mnist_sweep", ROOT / "scripts" / "mnist_sweep.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_results(layout, d, R, params, test_acc):
+    config = mnist.MnistConfig(layout=layout, cores=d or 2, rank=R or 2)
+    return {"name": config.name, "status": "complete", "config": dict(config.__dict__),
+            "data": {"source": "full", "view": "row", "n_train": 50000, "n_val": 10000, "n_test": 10000},
+            "sizes": {"total": params, "total_no_bias": params - 1034, "dense_total": 294410,
+                      "compression": 294410 / params},
+            "best": {"epoch": 4, "val_accuracy": test_acc + 0.001, "val_loss": 0.1},
+            "test": {"accuracy": test_acc, "loss": 0.1, "error_pct": 100 * (1 - test_acc)}, "epochs_run": 5,
+            "seconds_per_epoch": {"train": 40.0, "eval": 3.0}, "examples_per_s": 1250.0, "train_time_s": 200.0,
+            "wall_time_s": 230.0, "command": "ttrnn mnist ...", "machine": runtime.machine_info()}
+
+
+def test_sweep_report_only_builds_csv_plot_and_readme(tmp_path, capsys):
+    sweep = load_sweep()
+    runs = [("dense", None, None, 294410, 0.99), ("joint", 2, 2, 4810, 0.975), ("joint", 2, 4, 7786, 0.98),
+            ("joint", 3, 2, 2316, 0.97), ("naive", 3, 2, 3500, 0.96)]
+    for layout, d, R, params, acc in runs:
+        r = fake_results(layout, d, R, params, acc)
+        (tmp_path / r["name"]).mkdir()
+        (tmp_path / r["name"] / "results.json").write_text(json.dumps(r))
+    assert sweep.main(["--root", str(tmp_path), "--report-only"]) == 0
+    assert "5 runs" in capsys.readouterr().out
+    lines = (tmp_path / "summary.csv").read_text().splitlines()
+    assert lines[0].startswith("name,cell,layout,cores,rank")
+    assert [line.split(",")[0] for line in lines[1:]] == ["lstm_dense_row", "lstm_joint_d2_R2_row",
+                                                          "lstm_joint_d2_R4_row", "lstm_joint_d3_R2_row",
+                                                          "lstm_naive_d3_R2_row"]
+    assert ",4810," in lines[2] and ",2.5," in lines[2]
+    assert (tmp_path / "error_vs_params.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    readme = (tmp_path / "README.md").read_text()
+    assert "| lstm_joint_d3_R2_row | joint | 3 | 2 | 2,316 |" in readme and "test-selected" in readme
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="nothing to report"):
+        sweep.main(["--root", str(tmp_path / "empty"), "--report-only"])
+
+
+def test_sweep_grid_and_run_options():
+    sweep = load_sweep()
+    grid = sweep.grid()
+    assert grid[0] == ("dense", None, None) and len(grid) == 1 + 12 + 2 and ("naive", 3, 4) in grid
+    options = argparse.Namespace(epochs=3, train_subset=1000, val_subset=None, data=None, seed=None,
+                                 blas_threads=1, extra="--dtype float64")
+    argv = sweep.run_argv("joint", 3, 4, options)
+    assert argv == ["--layout", "joint", "--cores", "3", "--rank", "4", "--epochs", "3", "--train-subset", "1000",
+                    "--blas-threads", "1", "--dtype", "float64"]
+    assert mnist_cli.config_from_args(parse(argv)).name == "lstm_joint_d3_R4_row"
+    assert sweep.run_argv("dense", None, None, options)[:2] == ["--layout", "dense"]
+
+
+def test_plot_helper_takes_an_axis():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    out_fig, out_ax = report.plot_error_vs_params({"d=2": [(100, 2.0, "R=1"), (50, 3.0, "R=2")]},
+                                                  [("dense", 1000, 1.0)], background={"paper": [(80, 2.5)]}, ax=ax)
+    assert out_fig is fig and out_ax is ax and ax.get_xscale() == "log"
+    line = next(line for line in ax.get_lines() if line.get_label() == "d=2")
+    assert list(line.get_xdata()) == [50, 100]
+    plt.close(fig)
