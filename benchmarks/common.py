@@ -15,37 +15,64 @@ import platform
 import sys
 import time
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 import numpy as np
 
-__all__ = ["measure", "machine_info", "blas_threads", "blas_thread_limit", "tune_malloc", "write_json", "format_table"]
+__all__ = ["measure", "measure_together", "machine_info", "blas_threads", "blas_thread_limit", "tune_malloc",
+           "write_json", "format_table"]
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE")
 
 
+def _minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else None
+
+
 def measure(fn, warmup=2, repeats=15, min_sample_s=0.002):
-    """Seconds per call of ``fn()``: median, min, max and quartiles over ``repeats`` samples after ``warmup`` calls.
+    """Seconds per call of ``fn()``: median, min, max and quartiles over ``repeats`` samples after ``warmup`` calls,
+    and the page faults per timed call (first touches of fresh memory; None where ``resource`` is missing).
 
     A fast ``fn`` is called ``inner`` times per sample so that one sample lasts at least ``min_sample_s`` (the
-    clock's resolution and the loop then cost < 0.1 %); times are divided back to one call.
+    clock's resolution and the loop then cost < 0.1 %); times are divided back to one call.  The first call (a
+    warm-up call, made even with ``warmup=0``) sets ``inner``.
     """
+    return measure_together({"fn": fn}, warmup, repeats, min_sample_s)["fn"]
+
+
+def measure_together(fns, warmup=2, repeats=15, min_sample_s=0.002):
+    """``measure`` for several functions {name: fn} at once, their samples interleaved (a, b, a, b, …) so that
+    all of them see the same machine load: comparisons stay fair on a shared machine.  Returns {name: statistics}."""
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats ≥ 1 and warmup ≥ 0, got repeats={repeats}, warmup={warmup}")
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    for _ in range(max(warmup - 1, 0)):
-        fn()
-    inner = max(1, math.ceil(min_sample_s / max(first, 1e-9))) if first < min_sample_s else 1
-    samples = []
-    for _ in range(repeats):
+    inner = {}
+    for name, fn in fns.items():
         start = time.perf_counter()
-        for _ in range(inner):
+        fn()
+        first = time.perf_counter() - start
+        inner[name] = max(1, math.ceil(min_sample_s / max(first, 1e-9))) if first < min_sample_s else 1
+        for _ in range(max(warmup - 1, 0)):
             fn()
-        samples.append((time.perf_counter() - start) / inner)
-    q25, median, q75 = np.percentile(samples, [25, 50, 75])
-    return {"median_s": float(median), "min_s": float(min(samples)), "max_s": float(max(samples)),
-            "q25_s": float(q25), "q75_s": float(q75), "repeats": repeats, "inner": inner, "warmup": warmup}
+    samples, faults = {name: [] for name in fns}, {name: 0 for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            before, start = _minor_faults(), time.perf_counter()
+            for _ in range(inner[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / inner[name])
+            faults[name] = None if before is None else faults[name] + _minor_faults() - before
+    statistics = {}
+    for name, times in samples.items():
+        q25, median, q75 = np.percentile(times, [25, 50, 75])
+        statistics[name] = {
+            "median_s": float(median), "min_s": float(min(times)), "max_s": float(max(times)), "q25_s": float(q25),
+            "q75_s": float(q75), "repeats": repeats, "inner": inner[name], "warmup": warmup,
+            "page_faults_per_call": None if faults[name] is None else faults[name] / (repeats * inner[name])}
+    return statistics
 
 
 def _blas_info():
@@ -135,11 +162,16 @@ def write_json(result, path):
     return path
 
 
-def format_table(rows, columns):
-    """A fixed-width text table: ``columns`` is a list of (header, key, format) with format like "{:.2f}"."""
+def format_table(rows, columns, markdown=False):
+    """A fixed-width text table (or a Markdown table): ``columns`` is a list of (header, key, format), format like
+    "{:.2f}"; a missing value prints as "—"."""
     cells = [[header for header, _, _ in columns]]
     for row in rows:
         cells.append(["—" if row.get(key) is None else fmt.format(row[key]) for _, key, fmt in columns])
+    if markdown:
+        lines = ["| " + " | ".join(line) + " |" for line in cells]
+        lines.insert(1, "|" + "|".join("---:" for _ in columns) + "|")
+        return "\n".join(lines)
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))

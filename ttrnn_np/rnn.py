@@ -7,16 +7,17 @@ Each layer starts from its own zero state (h_0, c_0) = 0 unless a state is given
 one state object between layers); layer ℓ > 0 reads layer ℓ−1's sequence h_1 … h_T, and the head reads the
 last layer's h_T.
 
-Fast path (``run_layer``): the input projections of all T steps in one product, one recurrent product and
-one fused point-wise primitive per step,
+Fast path (``run_layer``): the input projections of all T steps in one product, then the whole recurrence as
+one autograd primitive with hand-written BPTT (``layer.run``):
 
-    Ax = [x_1; …; x_T] W_x + b          (T·B, G·H)    one product (one TT product for joint)
-    Ah_t = h_{t-1} W_h                 (B, G·H)      one product per step
-    (h_t, c_t) = pointwise(Ax_t, Ah_t, c_{t-1})      ``fused.lstm_pointwise`` / ``fused.gru_pointwise``
+    Ax = [x_1; …; x_T] W_x + b          (T·B, G·H)    one product (one TT product for joint), traced
+    h_1 … h_T = layer.run(Ax, W_h, state)           one primitive: the loop and BPTT in plain NumPy
 
-so autograd records 5 primitives per LSTM step (3 per GRU step) in the dense and joint layouts: taking Ax_t
-from the list, the product (``ttmatmul.matmul`` is one primitive), the fused step and unpacking (h_t, c_t).  The TT cores of W_h are unpacked into a plain list
-once per layer, not at every step.
+so autograd records a handful of nodes per layer whatever T is, and W̄_h is one product over all T·B rows.
+
+Traced path (``run_layer_traced``, used for ``perturb``): one recurrent product and one fused point-wise
+primitive per step (``fused.lstm_pointwise`` / ``fused.gru_pointwise``), which autograd records step by step —
+5 primitives per LSTM step, 3 per GRU step.  The TT cores of W_h are unpacked into a plain list once.
 
 Readable path (``unroll_reference``): ``cells.step`` at every step; the tests hold the two equal.
 
@@ -32,11 +33,11 @@ import autograd.numpy as np
 from autograd import value_and_grad
 from autograd.tracer import getval
 
-from . import cells, fused
+from . import cells, fused, layer
 from .heads import HeadConfig, apply_head, init_head
 
-__all__ = ["ModelConfig", "init_model", "run_layer", "unroll", "unroll_reference", "forward", "detach",
-           "value_and_grad_with_state", "truncated_bptt"]
+__all__ = ["ModelConfig", "init_model", "run_layer", "run_layer_traced", "unroll", "unroll_reference", "forward",
+           "detach", "value_and_grad_with_state", "truncated_bptt"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,18 +83,34 @@ def _unpacked(cell, W):
     return W if cell.layout == "dense" else list(W)
 
 
+def _projected(cell, params, X, T):
+    """Ax = X W_x + b for X (T·B, I) time-major, as (T, B, G·H)."""
+    Ax = cells.project(cell, params["W_x"], X) + params["b"]  # (T·B, G·H)
+    return np.reshape(Ax, (T, np.shape(X)[0] // T, -1))  # (T, B, G·H)
+
+
 def run_layer(cell, params, X, T, state=None, perturb=None):
-    """Fast unroll of one layer over X (T·B, I), time-major: returns ([h_1, …, h_T] each (B, H), state).
+    """Fast unroll of one layer over X (T·B, I), time-major: returns (h_1 … h_T (T, B, H), final state).
+
+    The recurrence is one primitive (``layer.run``); with ``perturb`` (diagnostics) it runs the traced path.
+    """
+    if perturb is not None:
+        return run_layer_traced(cell, params, X, T, state, perturb)
+    Ax = _projected(cell, params, X, T)  # (T, B, G·H)
+    state = cells.zero_state(cell, np.shape(Ax)[1], np.result_type(Ax)) if state is None else state
+    return layer.run(cell, Ax, params["W_h"], state)
+
+
+def run_layer_traced(cell, params, X, T, state=None, perturb=None):
+    """Like ``run_layer``, with one product and one fused point-wise primitive per step, traced by autograd.
 
     ``perturb`` ({"h": [T arrays (B, H)], "c": …}, diagnostics only) is added to h_t (and c_t) as soon as they
     are made, so ∂L/∂perturb["h"][t] = ∂L/∂h_t; without it the loop records nothing extra.
     """
-    B = np.shape(X)[0] // T
     lstm = cell.kind == "lstm"
-    Ax = cells.project(cell, params["W_x"], X) + params["b"]  # (T·B, G·H)
-    Ax = np.split(Ax, T)  # T × (B, G·H)
+    Ax = np.split(np.reshape(_projected(cell, params, X, T), (np.shape(X)[0], -1)), T)  # T × (B, G·H)
     W_h = _unpacked(cell, params["W_h"])
-    state = cells.zero_state(cell, B, Ax[0].dtype) if state is None else state
+    state = cells.zero_state(cell, np.shape(Ax[0])[0], np.result_type(Ax[0])) if state is None else state
     h, c = state[0], (state[1] if lstm else None)  # (B, H), (B, H)
     hs = []
     for t in range(T):
@@ -107,15 +124,15 @@ def run_layer(cell, params, X, T, state=None, perturb=None):
             if lstm:
                 c = c + perturb["c"][t]  # (B, H)
         hs.append(h)
-    return hs, ((h, c) if lstm else (h,))
+    return np.stack(hs), ((h, c) if lstm else (h,))  # (T, B, H)
 
 
 def unroll(cell, params, X, state=None):
     """One layer over X (B, T, I) by the fast path: (h sequence (B, T, H), final state)."""
     B, T, _ = np.shape(X)
     X = np.transpose(X, (1, 0, 2)).reshape(T * B, -1)  # (T·B, I)
-    hs, state = run_layer(cell, params, X, T, state)
-    return np.stack(hs, axis=1), state  # (B, T, H)
+    hs, state = run_layer(cell, params, X, T, state)  # (T, B, H)
+    return np.transpose(hs, (1, 0, 2)), state  # (B, T, H)
 
 
 def unroll_reference(cell, params, X, state=None):
@@ -144,11 +161,12 @@ def _check_input(config, params, X, state, perturb):
                          f"{'a' if config.head is not None else 'no'} head")
 
 
-def forward(config, params, X, state=None, return_state=False, perturb=None):
+def forward(config, params, X, state=None, return_state=False, perturb=None, traced=False):
     """Model output for X (B, T, I): logits or embeddings (B, K), or h_T (B, H) without a head.
 
     ``state``: one tuple per layer ((h, c) LSTM, (h,) GRU, each (B, H)) to start from instead of zeros.
     ``return_state=True`` also returns the final state of every layer.  X is cast to the parameters' dtype.
+    ``traced=True`` unrolls every layer by the per-step traced path (``run_layer_traced``), for comparison.
     """
     _check_input(config, params, X, state, perturb)
     B, T, I = np.shape(X)
@@ -157,12 +175,13 @@ def forward(config, params, X, state=None, return_state=False, perturb=None):
         X = X.astype(dtype)  # (B, T, I)
     X = np.transpose(X, (1, 0, 2)).reshape(T * B, I)  # (T·B, I)
     final = []
-    for layer, (cell, layer_params) in enumerate(zip(config.layers, params["layers"])):
-        hs, layer_state = run_layer(cell, layer_params, X, T, None if state is None else state[layer],
-                                    None if perturb is None else perturb[layer])
+    unroll_layer = run_layer_traced if traced else run_layer
+    for ell, (cell, layer_params) in enumerate(zip(config.layers, params["layers"])):
+        hs, layer_state = unroll_layer(cell, layer_params, X, T, None if state is None else state[ell],
+                                       None if perturb is None else perturb[ell])
         final.append(layer_state)
-        if layer + 1 < config.num_layers:
-            X = np.concatenate(hs, axis=0)  # (T·B, H)
+        if ell + 1 < config.num_layers:
+            X = np.reshape(hs, (T * B, -1))  # (T·B, H)
     out = hs[-1] if config.head is None else apply_head(config.head, params["head"], hs[-1])  # (B, K)
     return (out, final) if return_state else out
 

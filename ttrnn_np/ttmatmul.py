@@ -12,43 +12,56 @@ orders give the same Y (PAPER.md §2):
 
 * left-to-right, k = 0, 1, …, d−1.  The carry before step k ("operand" P_k) is a stack of N_{<k} matrices,
 
-      A_k[(n_k, r_{k+1}), (r_k, m_k)]  @  P_k[n_{<k}][(r_k, m_k), (m_{>k}, b)]  -->  (n_{≤k}, r_{k+1}, m_{k+1}, m_{>k+1}, b)
+    A_k[(n_k, r_{k+1}), (r_k, m_k)] @ P_k[n_{<k}][(r_k, m_k), (m_{>k}, b)] --> (n_{≤k}, r_{k+1}, m_{k+1}, m_{>k+1}, b)
 
-  which read as (N_{≤k}, r_{k+1}·m_{k+1}, M_{>k+1}·B) is P_{k+1}.  FLOPs per sample: Σ_k 2 r_k r_{k+1} N_{≤k} M_{≥k}.
+  which read as (N_{≤k}, r_{k+1}·m_{k+1}, M_{>k+1}·B) is P_{k+1}.
+  FLOPs per sample: Σ_k 2 r_k r_{k+1} N_{≤k} M_{≥k}.
 * right-to-left, k = d−1, …, 0, the mirror image with a stack of M_{<k} matrices:
 
-      A_k[(r_k, n_k), (m_k, r_{k+1})]  @  C_k[m_{<k}][(m_k, r_{k+1}), (n_{>k}, b)]  -->  (m_{<k}, r_k, n_k, n_{>k}, b)
+    A_k[(r_k, n_k), (m_k, r_{k+1})] @ C_k[m_{<k}][(m_k, r_{k+1}), (n_{>k}, b)] --> (m_{<k}, r_k, n_k, n_{>k}, b)
 
   read as (M_{<k-1}, m_{k-1}·r_k, N_{≥k}·B).  FLOPs per sample: Σ_k 2 r_k r_{k+1} M_{≤k} N_{≥k}.
 
-Both start from Xᵀ (the only copy) and end with (N, B) = Yᵀ, returned as a transposed view.
+Both end with Yᵀ (N, B).  The readable sweeps return its transposed view; the primitive below returns a
+C-ordered Y: left-to-right, BLAS writes the last product straight into it; right-to-left it costs one transposed
+copy.  The primitive also sweeps the batch in blocks of rows small enough for the carries to stay in cache.
 
-**Backward (the VJP).**  Given the cotangent Ȳ = ∂L/∂Y (B, N):
+**Backward (the VJP).**  Given the cotangent Ȳ = ∂L/∂Y (B, N), the input gradient is
 
-    X̄ = Ȳ Wᵀ,   where Wᵀ is the TT-matrix with cores G_k transposed to (r_k, n_k, m_k, r_{k+1});
+    X̄[b, i] = Σ_j Ȳ[b, j] W[i, j],  i.e.  X̄ = Ȳ Wᵀ,  and Wᵀ is the TT-matrix with cores G_k transposed to
+    (r_k, n_k, m_k, r_{k+1}) — so X̄ is again a TT product, never forming W.
 
-    Ḡ_k[α_k, p, q, α_{k+1}] = Σ_{b,i,j} Ȳ[b, j] X[b, i] δ(i_k, p) δ(j_k, q) L_k[i_{<k}, j_{<k}, α_k] R_k[α_{k+1}, i_{>k}, j_{>k}]
-                            = Σ_{j_{<k}, i_{>k}, b} Q_k[j_{<k}][(q, α_{k+1}), (i_{>k}, b)] P_k[j_{<k}][(α_k, p), (i_{>k}, b)],
+W is linear in each core: with the partial chains L_k[i_{<k}, j_{<k}, α_k] = (G_0 ⋯ G_{k-1}) and
+R_k[α_{k+1}, i_{>k}, j_{>k}] = (G_{k+1} ⋯ G_{d-1}) (L_0 = R_{d-1} = 1),
 
-where L_k = ∏_{l<k} G_l and R_k = ∏_{l>k} G_l are the partial chains, P_k = Σ_{i_{<k}} X L_k is X carried
-through the cores < k (exactly the left-to-right operand above) and Q_k = Σ_{j_{>k}} Ȳ R_kᵀ is Ȳ carried
-through the cores > k of Wᵀ.  Q_k has the shape of step k's output, (N_{<k}, n_k·r_{k+1}, M_{>k}·B), and it is
-exactly the operand of step k when Ȳ·Wᵀ is computed *right-to-left* with the matrices A_kᵀ: one backward sweep
-gives every Q_k and, at its end, X̄.  So after a left-to-right forward pass (which stores P_k) the backward pass
-is one right-to-left sweep of Ȳ through Wᵀ plus Ā_k = Σ_{n_{<k}} Q_k P_kᵀ (n_k·r_{k+1}, r_k·m_k) per core.  Mirror
-image: after a right-to-left pass (storing C_k, X through the cores > k) the backward pass is a left-to-right
-sweep of Ȳ through Wᵀ whose operands D_k (Ȳ through the cores < k) give Ā_k = Σ_{m_{<k}} D_k C_kᵀ.  Each Ā_k costs
-exactly forward step k, and so does each backward sweep step: forward + backward = 3× the forward FLOPs, as for
-a dense layer, so the cheaper forward order is also the cheaper backward order.  When X is not differentiated,
-the sweep's last product (the one that would produce X̄) is skipped.
+    ∂W[i, j] / ∂G_k[a, p, q, a'] = δ(i_k, p) δ(j_k, q) L_k[i_{<k}, j_{<k}, a] R_k[a', i_{>k}, j_{>k}],
+    Ḡ_k[a, p, q, a'] = Σ_{b, i, j} Ȳ[b, j] X[b, i] ∂W[i, j] / ∂G_k[a, p, q, a'].
 
-``matmul`` is that whole product as one autograd primitive with this VJP: at these sizes autograd's tape costs
-(~25 µs per traced operation) matter, and the traced sweep records ~3 operations per core.  The traced sweeps stay
-as the readable path (``matmul_traced``, ``matmul_left_to_right``, ``matmul_right_to_left``); autograd
-differentiates them as they are, and the tests hold the primitive to them and to ``matmul_reference``, the slow,
-obviously-correct X · full(W).  The primitive supports first derivatives (reverse mode) only.
+Sum over i_{<k} together with X and over j_{>k} together with Ȳ:
+
+    P_k[j_{<k}][(a, p), (i_{>k}, b)]  = Σ_{i_{<k}} X[b, (i_{<k}, p, i_{>k})] L_k[i_{<k}, j_{<k}, a]   (X, cores < k)
+    Q_k[j_{<k}][(q, a'), (i_{>k}, b)] = Σ_{j_{>k}} Ȳ[b, (j_{<k}, q, j_{>k})] R_k[a', i_{>k}, j_{>k}]  (Ȳ, cores > k)
+    Ḡ_k[a, p, q, a'] = Σ_{j_{<k}} Σ_{(i_{>k}, b)} Q_k[j_{<k}][(q, a'), ·] P_k[j_{<k}][(a, p), ·],  i.e.
+    Ā_k = Σ_{n_{<k}} Q_k P_kᵀ   (n_k·r_{k+1}, r_k·m_k), which is Ḡ_k with its axes regrouped.
+
+P_k (N_{<k}, r_k·m_k, M_{>k}·B) is exactly the left-to-right operand of step k, stored by the forward pass.
+Q_k (N_{<k}, n_k·r_{k+1}, M_{>k}·B) has the shape of step k's output, and it is exactly the operand of step k when
+Ȳ·Wᵀ is computed *right-to-left* with the matrices A_kᵀ: one backward sweep gives every Q_k and, at its end, X̄.
+Mirror image: after a right-to-left forward pass (storing C_k, X through the cores > k) the backward pass is a
+left-to-right sweep of Ȳ through Wᵀ, whose operands D_k (M_{<k}, r_k·n_k, N_{>k}·B) carry Ȳ through the cores
+< k, and Ā_k = Σ_{m_{<k}} D_k C_kᵀ (r_k·n_k, m_k·r_{k+1}).  Each Ā_k costs exactly forward step k, and so does
+each backward sweep step: forward + backward = 3× the forward FLOPs, as for a dense layer, so the cheaper forward
+order is also the cheaper backward order.  When X is not differentiated, the sweep's last product (the one that
+would produce X̄) is skipped.
+
+``matmul`` is that whole product as one autograd primitive with this VJP: autograd pays a fixed cost for every
+traced operation, and the traced sweep records about four operations per core.  The traced sweeps stay as the
+readable path (``matmul_traced``, ``matmul_left_to_right``, ``matmul_right_to_left``); autograd differentiates
+them as they are, and the tests hold the primitive to them and to ``matmul_reference``, the slow,
+obviously-correct X·full(W).  The primitive supports first derivatives (reverse mode) only.
 """
 import functools
+import itertools
 import math
 
 import autograd.numpy as np
@@ -57,6 +70,9 @@ from autograd.extend import defvjp_argnums, primitive
 
 from . import cost
 from .ttmatrix import full, validate
+
+CACHE_BYTES = 1 << 18  # rows are swept in blocks whose largest carry fits in this many bytes (tuned: benchmarks/)
+MIN_BLOCK_ROWS = 8  # … but never fewer rows than this (thinner products lose more to call overheads)
 
 __all__ = ["matmul", "matmul_traced", "matmul_left_to_right", "matmul_right_to_left", "matmul_reference",
            "cheaper_order"]
@@ -71,21 +87,24 @@ def _plan(cores, m, n, r, order):
     """The sweep of one order: core indices in visiting order, the core matrices A_k and the stack sizes S_k."""
     if order == "ltr":
         visit = list(range(len(cores)))
-        mats = [cores[k].transpose((2, 3, 0, 1)).reshape(n[k] * r[k + 1], r[k] * m[k]) for k in visit]  # (n_k·r_{k+1}, r_k·m_k)
+        mats = [cores[k].transpose((2, 3, 0, 1)).reshape(n[k] * r[k + 1], r[k] * m[k])  # (n_k·r_{k+1}, r_k·m_k)
+                for k in visit]
         stacks = [math.prod(n[:k]) for k in visit]  # N_{<k}
     else:
         visit = list(reversed(range(len(cores))))
-        mats = [cores[k].transpose((0, 2, 1, 3)).reshape(r[k] * n[k], m[k] * r[k + 1]) for k in visit]  # (r_k·n_k, m_k·r_{k+1})
+        mats = [cores[k].transpose((0, 2, 1, 3)).reshape(r[k] * n[k], m[k] * r[k + 1])  # (r_k·n_k, m_k·r_{k+1})
+                for k in visit]
         stacks = [math.prod(m[:k]) for k in visit]  # M_{<k}
     return visit, mats, stacks
 
 
-def _sweep(Zt, mats, stacks, last=True):
+def _sweep(Zt, mats, stacks, last=True, into=None):
     """Apply the core matrices in turn to Zt (M, B), a batch stored samples-last; return (Yt (N, B), operands).
 
     Before step s the carry is read as a stack of ``stacks[s]`` matrices (S_s, in_s, rest) — a free reshape —
-    and kept as operands[s]; the step is A_s @ carry (S_s, out_s, rest).  ``last=False`` skips the final product
-    and returns Yt = None.  Runs on plain arrays and, traced, on autograd boxes.
+    and kept as operands[s]; the step is A_s @ carry (S_s, out_s, rest), written into the flat array ``into[s]``
+    when given (the primitive's preallocated memory).  ``last=False`` skips the final product and returns
+    Yt = None.  Runs on plain arrays and, traced (without ``into``), on autograd boxes.
     """
     B = Zt.shape[1]
     operands = []
@@ -94,7 +113,10 @@ def _sweep(Zt, mats, stacks, last=True):
         operands.append(Zt)
         if s + 1 == len(mats) and not last:
             return None, operands
-        Zt = np.matmul(A, Zt)  # (S_s, out_s, rest)
+        if into is None:
+            Zt = np.matmul(A, Zt)  # (S_s, out_s, rest)
+        else:
+            Zt = np.matmul(A, Zt, out=into[s].reshape(S, A.shape[0], -1))  # (S_s, out_s, rest)
     return Zt.reshape(-1, B), operands  # (N, B)
 
 
@@ -136,38 +158,90 @@ def matmul_right_to_left(X, cores):
     return _sweep(X.T, mats, stacks)[0].T  # (B, N)
 
 
+def _finish(A, Z, left_to_right, out):
+    """The last product of a sweep, A @ Z for the last operand Z, written into the C-ordered (b, N) array ``out``.
+
+    Left-to-right, the stack index s and A's rows are the leading and trailing parts of the output index, so BLAS
+    writes Z[s]ᵀ (b, in_s) @ Aᵀ (in_s, out_s) straight into columns s·out_s … (s+1)·out_s; right-to-left (one
+    stack, the batch inside the columns) the (N, b) product is copied over transposed.
+    """
+    b = out.shape[0]
+    if left_to_right:
+        np.matmul(Z.transpose((0, 2, 1)), A.T, out=out.reshape(b, len(Z), -1).transpose((1, 0, 2)))  # (S, b, out_s)
+    else:
+        out[...] = np.matmul(A, Z).reshape(-1, b).T  # (b, N)
+
+
+def _carry_sizes(M, mats):
+    """Numbers per sample of the sweep's input and of every product's output: M, then × out_s / in_s per step."""
+    return list(itertools.accumulate(mats, lambda size, A: size * A.shape[0] // A.shape[1], initial=M))
+
+
+def _row_blocks(B, sizes, itemsize):
+    """Slices of the batch rows, each block small enough that its largest carry fits in ``CACHE_BYTES``."""
+    rows = min(B, max(MIN_BLOCK_ROWS, CACHE_BYTES // (max(sizes) * itemsize)))  # B ≥ 1, so rows ≥ 1
+    return [slice(start, min(start + rows, B)) for start in range(0, B, rows)]
+
+
 @primitive
 def _product(X, *cores, order, structure, saved):
-    """Y = X·W as one autograd primitive.  Keeps the core matrices and forward operands in the dict ``saved``:
-    a fresh dict per call, which autograd hands, as the same keyword argument, to the VJP maker below."""
-    saved["visit"], saved["mats"], stacks = _plan(cores, *structure, order)
-    Yt, saved["operands"] = _sweep(X.T, saved["mats"], stacks)  # (N, B)
-    return np.ascontiguousarray(Yt.T)  # (B, N)
+    """Y = X·W as one autograd primitive, swept block of rows by block of rows.  Keeps the core matrices and
+    forward operands in the dict ``saved``: a fresh dict per call, which autograd hands, as the same keyword
+    argument, to the VJP maker below.
+
+    Every carry of every block lives in one flat array per step (a block owns rows·size consecutive numbers),
+    so the call allocates d + 1 arrays whatever the number of blocks: fresh memory costs page faults."""
+    saved["visit"], mats, stacks = _plan(cores, *structure, order)
+    dtype = np.result_type(X, *cores)
+    sizes = _carry_sizes(X.shape[1], mats)
+    memory = [np.empty(X.shape[0] * size, dtype=dtype) for size in sizes[:-1]]  # (B·size_s,) per step input
+    Y = np.empty((X.shape[0], sizes[-1]), dtype=dtype)  # (B, N)
+    saved.update(mats=mats, stacks=stacks, sizes=sizes, blocks=_row_blocks(X.shape[0], sizes, Y.itemsize))
+    saved["operands"] = []
+    for rows in saved["blocks"]:
+        into = [flat[rows.start * size:rows.stop * size] for flat, size in zip(memory, sizes)]  # (b·size_s,) views
+        Xt = into[0].reshape(-1, rows.stop - rows.start)  # (M, b), a view of the block's memory
+        Xt[...] = X[rows].T
+        _, operands = _sweep(Xt, mats, stacks, last=False, into=into[1:])
+        _finish(mats[-1], operands[-1], order == "ltr", out=Y[rows])
+        saved["operands"].append(operands)
+    return Y
 
 
 def _product_vjp(argnums, Y, args, kwargs):
     """The VJP of ``_product`` for the differentiated arguments ``argnums`` (0 is X, k + 1 is core k)."""
     X, cores = args[0], args[1:]
     order, (m, n, r), saved = kwargs["order"], kwargs["structure"], kwargs["saved"]
-    operands = saved["operands"]
-    back_mats = [A.T for A in reversed(saved["mats"])]  # Wᵀ's matrices, last core first
-    back_stacks = [len(Z) for Z in reversed(operands)]  # the forward stacks, in reverse
-    step_of = {k: s for s, k in enumerate(saved["visit"])}
+    back_mats = [A.T for A in reversed(saved["mats"])]  # Wᵀ's matrices, in the backward sweep's order
+    back_stacks, back_sizes = saved["stacks"][::-1], saved["sizes"][::-1]
+    step_of = {k: s for s, k in enumerate(saved["visit"]) if k + 1 in argnums}  # differentiated core → its step
 
     def vjp(Y_bar):
-        Xt_bar, cotangents = _sweep(Y_bar.T, back_mats, back_stacks, last=0 in argnums)  # (M, B), Q_k or D_k
+        X_bar = np.empty(X.shape, dtype=X.dtype) if 0 in argnums else None  # (B, M)
+        A_bars = {k: 0.0 for k in step_of}
+        dtype, first = np.result_type(Y_bar, *back_mats), saved["blocks"][0]
+        scratch = [np.empty((first.stop - first.start) * size, dtype=dtype)  # (b·size_s,), reused by every block
+                   for size in back_sizes[:-1]]
+        for rows, operands in zip(saved["blocks"], saved["operands"]):
+            into = [flat[:(rows.stop - rows.start) * size] for flat, size in zip(scratch, back_sizes)]  # (b·size_s,)
+            Yt_bar = into[0].reshape(-1, rows.stop - rows.start)  # (N, b), a view of the scratch memory
+            Yt_bar[...] = Y_bar[rows].T
+            _, cotangents = _sweep(Yt_bar, back_mats, back_stacks, last=False, into=into[1:])  # Q_k or D_k
+            if X_bar is not None:
+                _finish(back_mats[-1], cotangents[-1], order == "rtl", out=X_bar[rows])
+            for k, s in step_of.items():
+                Q, P = cotangents[-1 - s], operands[s]  # (S_s, out_s, rest), (S_s, in_s, rest)
+                A_bars[k] = A_bars[k] + np.matmul(Q, P.transpose((0, 2, 1))).sum(axis=0)  # (out_s, in_s)
         grads = []
         for argnum in argnums:
             if argnum == 0:
-                grads.append(np.ascontiguousarray(Xt_bar.T, dtype=X.dtype))  # (B, M)
+                grads.append(X_bar)
                 continue
             k = argnum - 1
-            s = step_of[k]
-            A_bar = np.matmul(cotangents[-1 - s], operands[s].transpose((0, 2, 1))).sum(axis=0)  # (out_k, in_k)
             if order == "ltr":
-                G_bar = A_bar.reshape(n[k], r[k + 1], r[k], m[k]).transpose((2, 3, 0, 1))  # (r_k, m_k, n_k, r_{k+1})
+                G_bar = A_bars[k].reshape(n[k], r[k + 1], r[k], m[k]).transpose((2, 3, 0, 1))  # (r_k, m_k, n_k, r')
             else:
-                G_bar = A_bar.reshape(r[k], n[k], m[k], r[k + 1]).transpose((0, 2, 1, 3))  # (r_k, m_k, n_k, r_{k+1})
+                G_bar = A_bars[k].reshape(r[k], n[k], m[k], r[k + 1]).transpose((0, 2, 1, 3))  # (r_k, m_k, n_k, r')
             grads.append(np.ascontiguousarray(G_bar, dtype=cores[k].dtype))  # (r_k, m_k, n_k, r_{k+1})
         return tuple(grads)
 
@@ -183,6 +257,8 @@ def _checked(X, cores, order):
     M, N = math.prod(m), math.prod(n)
     if np.ndim(X) != 2 or np.shape(X)[1] != M:
         raise ValueError(f"X must have shape (B, {M}) to multiply a {M}×{N} TT-matrix, got {np.shape(X)}")
+    if np.shape(X)[0] == 0:
+        raise ValueError(f"X has no rows (shape {np.shape(X)}): the batch size B must be at least 1")
     if order not in ("auto", "ltr", "rtl"):
         raise ValueError(f"order must be 'auto', 'ltr' or 'rtl', got {order!r}")
     return cores, (m, n, r), cheaper if order == "auto" else order
