@@ -120,9 +120,10 @@ assert np.isclose(L_hand, L_fast) and worst < 1e-12
 
 # %% [markdown]
 # The gradient has the same tree structure as the parameters: TT cores for $W_x$ and $W_h$, the bias, the
-# head. `rnn.forward` is faster because it computes all input projections $x_t W_x$ in one product, fuses the
-# point-wise gate equations into one autograd primitive with a hand-written derivative (`ttrnn_np.fused`), and
-# makes the TT product one primitive too (section 3). The numbers are the same.
+# head. `rnn.forward` is faster because it computes all input projections $x_t W_x$ in one product and runs the
+# whole recurrence of a layer as one autograd primitive with hand-written BPTT (`ttrnn_np.layer`); the TT
+# product is one primitive too (section 3). `rnn.forward(..., traced=True)` keeps the step-by-step path that
+# autograd records primitive by primitive (`ttrnn_np.fused` for the gates). The numbers are the same.
 #
 # ## 2. Trust, but check: finite differences
 #

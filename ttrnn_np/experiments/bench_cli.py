@@ -1,0 +1,46 @@
+"""``ttrnn bench NAME [options]``: run one of the benchmark scripts of a source checkout.
+
+The scripts live in ``benchmarks/`` beside the package (they are not installed with it: benchmarks are scripts
+that report numbers, never tests).  This command finds that folder — in the current directory or beside the
+installed package (an editable install) — and hands the remaining options to the script's own ``main``.
+"""
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+BENCHMARKS = {
+    "ttmatmul": "the TT-matrix product vs the dense product: time, FLOPs, GFLOP/s, break-even rank",
+    "lstm": "one LSTM step and a whole sequence, inference and training, dense vs joint TT (optionally torch)",
+    "memory": "peak memory of a training step vs sequence length, each in a fresh process",
+}
+
+EPILOG = "benchmarks:\n" + "\n".join(f"  {name:<10}{text}" for name, text in BENCHMARKS.items()) + """
+
+examples:
+  ttrnn bench ttmatmul --quick              a smoke run in seconds
+  ttrnn bench lstm --torch --out results/bench/lstm.json
+  ttrnn bench memory --help                 the script's own options
+"""
+
+
+def add_arguments(parser):
+    parser.add_argument("name", choices=tuple(BENCHMARKS), help="which benchmark")
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the benchmark script")
+
+
+def checkout_root():
+    """The folder holding ``benchmarks/``: the current directory, else the installed package's parent."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / "benchmarks" / "common.py").is_file():
+            return root
+    raise FileNotFoundError("the benchmarks/ folder was not found in the current directory nor beside the "
+                            "installed package; run `ttrnn bench` from a source checkout of ttrnn_np")
+
+
+def run(args):
+    root = str(checkout_root())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    importlib.import_module(f"benchmarks.bench_{args.name}").main(args.options)
+    return 0
