@@ -4,8 +4,6 @@ Timing follows PAPER.md §7.9: ``time.perf_counter``, warm-up calls first, then 
 median (the headline number) with the spread (min, quartiles, max).  Only the call under test is timed.
 """
 import contextlib
-import ctypes
-import ctypes.util
 import datetime
 import json
 import math
@@ -21,6 +19,8 @@ except ImportError:  # not on Windows
     resource = None
 
 import numpy as np
+
+from ttrnn_np.experiments import runtime
 
 __all__ = ["measure", "measure_together", "machine_info", "blas_threads", "blas_thread_limit", "tune_malloc",
            "write_json", "format_table"]
@@ -116,20 +116,15 @@ def blas_thread_limit(threads):
 
 
 def tune_malloc(threshold_bytes=1 << 30):
-    """Stop glibc from returning freed memory to the OS between calls (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD).
+    """Stop glibc from returning freed memory to the OS between calls (``runtime.tune_malloc``).
 
     Every large NumPy temporary otherwise comes back as fresh pages, and each first touch is a page fault; on
     virtual machines that can cost more than the arithmetic of a small product.  Same effect as starting Python
     with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ set.  Returns a description of what was done.
     """
-    if not sys.platform.startswith("linux"):
-        return {"tuned": False, "reason": f"mallopt is glibc-only, platform is {sys.platform}"}
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    if not hasattr(libc, "mallopt"):
-        return {"tuned": False, "reason": "the C library has no mallopt (not glibc)"}
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
-    ok = libc.mallopt(m_mmap_threshold, threshold_bytes) == 1 and libc.mallopt(m_trim_threshold, threshold_bytes) == 1
-    return {"tuned": bool(ok), "M_MMAP_THRESHOLD": threshold_bytes, "M_TRIM_THRESHOLD": threshold_bytes}
+    if not runtime.tune_malloc(threshold_bytes, threshold_bytes):
+        return {"tuned": False, "reason": f"mallopt needs glibc on Linux, platform is {sys.platform}"}
+    return {"tuned": True, "M_MMAP_THRESHOLD": threshold_bytes, "M_TRIM_THRESHOLD": threshold_bytes}
 
 
 def machine_info():
