@@ -1,0 +1,460 @@
+"""The speaker-verification experiment (PAPER.md §6.2): a (TT-)LSTM d-vector encoder trained with GE2E.
+
+Index letters: j speaker (N per batch), i crop (M per speaker), t frame (T per crop), m mel channel (40),
+H hidden size, D embedding size, u utterance, w window, K held-out validation speakers.
+
+**Encoder.**  A crop X (T, 40) of normalised log-mel frames runs through one LSTM layer (dense, naive, joint
+or joint + gate core, d cores, rank R) and the last hidden state through the embedding head:
+
+    e = ReLU(h_T W + b) / ‖ReLU(h_T W + b)‖        W (H, D) dense or a TT-matrix a(H) → a(D)
+
+**Loss.**  A batch (N, M, T, 40) gives E (N, M, D) and the GE2E softmax loss L(E, w, b) (``speech.ge2e``).
+The scalars w, b live in the parameter pytree, {"encoder": …, "ge2e": {"w", "b"}}; their gradients are
+multiplied by 0.01 inside the loss (an identity with a scaled VJP), so the scaling happens before global-norm
+clipping (clip 3) as in the reference.  Adam is invariant to a constant gradient scale (m/√v), so under Adam
+the ×0.01 mainly keeps w, b out of the clipped norm; we follow the paper anyway.  b adds the same constant to
+every logit of the softmax over k, so ∂L/∂b = 0 and b stays at −5: only w (the softmax temperature) learns.
+
+**Data** (the shared LibriSpeech sample).  train-clean-100 has 251 speakers with ONE long utterance each, so
+the M "utterances" of a speaker in a batch are M random crops of that one recording (``sample_batch`` draws
+with replacement).  The last K = 20 training speakers (sorted order) are held out for validation; the first
+``fraction`` of the rest train.  Inputs are log-mel frames normalised per channel by the global mean and std
+of the training frames, (S − μ)/σ, the same μ, σ for validation and test.
+
+**Evaluation** (the paper's protocol, on the 10 test-other speakers × their first 10 utterances, sorted):
+cut each utterance into 160-frame windows with 50 % overlap, embed every window, average them (not
+re-normalised) into the utterance embedding; the first 5 utterances of a speaker enrol (centroid), the last 5
+verify against every centroid: 50 target and 450 non-target trials, so one target trial moves the EER by 2 %.
+The pairwise EER scores all 4,950 utterance pairs.  The no-training mean/std baseline is scored on the same
+trials.  Validation uses 10 fixed crops of each held-out speaker (5 enrol, 5 verify); the checkpoint with
+the lowest validation EER is "best" and its test EER is the result (test numbers are never used to choose).
+
+**CPU scale.**  One float32 GE2E step (N = 16, M = 8, T = 160, H = 128: 128 sequences of 160 steps, forward
+and backward) takes ≈ 0.37 s dense and ≈ 0.40 s joint TT d = 2, R = 2 on one core with single-threaded BLAS,
+about 10× slower with OpenBLAS threads fighting over 2 busy cores: set OPENBLAS_NUM_THREADS=1.  The defaults
+(H = 128 instead of 768, M = 8 instead of 32, 2,000 steps instead of 20,000, float32) take ≈ 12 min alone on
+a core and took 23 min with two runs sharing 2 busy cores.
+"""
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import autograd.numpy as np
+import numpy as onp
+from autograd.extend import defvjp, primitive
+from autograd.tracer import getval
+
+from ..cells import LAYOUTS, CellConfig, check_dtype, check_positive_int
+from ..heads import HeadConfig
+from ..rnn import ModelConfig, forward, init_model
+from ..sizes import model_sizes
+from ..speech import (GE2E_GRAD_SCALE, FeatureConfig, average_windows, baseline_eer, eer, enrolment_eer,
+                      feature_stats, ge2e_loss, ge2e_similarity, init_ge2e_params, load_split,
+                      normalize_features, pairwise_eer, sample_batch, sliding_windows, speaker_subset,
+                      take_utterances)
+from ..training import fit
+
+TRAIN_SPLIT, TEST_SPLIT = "train-clean-100", "test-other"
+N_MELS = 40
+EVAL_FRAMES, EVAL_OVERLAP = 160, 0.5
+TEST_UTTERANCES, N_ENROL = 10, 5
+VAL_CROPS = 10
+EMBED_CHUNK = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeakerConfig:
+    """Every setting of one run: encoder, GE2E batch, optimisation, data.  Paper values in brackets."""
+    layout: str = "joint"
+    cores: int = 2
+    rank: int = 2
+    hidden: int = 128  # [768]
+    embed_dim: int = 256
+    head: str = None  # None: "tt" for TT layouts, "dense" for the dense layout
+    speakers_per_batch: int = 16  # N [16]
+    utterances_per_speaker: int = 8  # M [32]
+    frames: int = 160  # T [160]
+    steps: int = 2000  # [20,000]
+    lr: float = 1e-3
+    clip: float = 3.0
+    eval_every: int = 100  # [10]
+    seed: int = 11
+    fraction: float = 1.0
+    val_speakers: int = 20
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.head not in (None, "dense", "tt"):
+            raise ValueError(f"head must be 'dense', 'tt' or None (follow the layout), got {self.head!r}")
+        for name in ("cores", "rank", "hidden", "embed_dim", "speakers_per_batch", "utterances_per_speaker",
+                     "frames", "steps", "eval_every", "val_speakers"):
+            check_positive_int(name, getattr(self, name))
+        for name in ("speakers_per_batch", "utterances_per_speaker", "val_speakers"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"GE2E and the EER need {name} ≥ 2, got {getattr(self, name)}")
+        if not (self.lr > 0 and self.clip > 0):
+            raise ValueError(f"lr and clip must be positive, got lr={self.lr}, clip={self.clip}")
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"fraction (of training speakers) must lie in (0, 1], got {self.fraction}")
+        check_dtype(self.dtype)
+
+    @property
+    def head_layout(self):
+        return self.head or ("dense" if self.layout == "dense" else "tt")
+
+    @property
+    def tag(self):
+        """A short run name, e.g. ``joint-d2-R2-H128-f1-s11``."""
+        shape = "" if self.layout == "dense" else f"-d{self.cores}-R{self.rank}"
+        return f"{self.layout}{shape}-H{self.hidden}-f{self.fraction:g}-s{self.seed}"
+
+
+def encoder_config(config):
+    """The encoder as a ModelConfig: one LSTM layer (I = 40 mel channels) and an embedding head H → D."""
+    cell = CellConfig("lstm", config.layout, N_MELS, config.hidden, n_cores=config.cores, rank=config.rank)
+    return ModelConfig(cell, head=HeadConfig(kind="embed", out_size=config.embed_dim, layout=config.head_layout))
+
+
+def init_params(model, rng, dtype="float32"):
+    """{"encoder": encoder parameters in ``dtype``, "ge2e": {"w": 10, "b": −5} (float64 scalars)}."""
+    return {"encoder": init_model(model, rng, check_dtype(dtype)), "ge2e": init_ge2e_params()}
+
+
+@primitive
+def scale_gradient(x, factor):
+    """The identity on x whose gradient is multiplied by ``factor`` (GE2E's ×0.01 on w and b)."""
+    return x
+
+
+defvjp(scale_gradient, lambda ans, x, factor: lambda g: g * factor, None)
+
+
+def ge2e_batch_loss(model, params, batch, keep=None):
+    """GE2E loss of a batch (N, M, T, 40); ``keep`` (a list) receives E (N, M, D) as a plain array."""
+    N, M, T, F = np.shape(batch)
+    E = forward(model, params["encoder"], np.reshape(batch, (N * M, T, F)))  # (N·M, D)
+    E = np.reshape(E, (N, M, -1))  # (N, M, D)
+    if keep is not None:
+        keep.append(getval(E))
+    w = scale_gradient(params["ge2e"]["w"], GE2E_GRAD_SCALE)
+    b = scale_gradient(params["ge2e"]["b"], GE2E_GRAD_SCALE)
+    return ge2e_loss(E, w, b)
+
+
+def batch_eer(E):
+    """EER of a batch's GE2E similarities: utterance (j, i) against centroid k (exclusive for k = j).
+
+    The trials are scored by the cosines, w = 1, b = 0: any w > 0 and b give the same EER.
+    """
+    S = ge2e_similarity(onp.asarray(E, dtype=onp.float64), 1.0, 0.0)  # (N, M, N)
+    N = S.shape[0]
+    labels = onp.broadcast_to(onp.eye(N, dtype=bool)[:, None, :], S.shape)  # (N, M, N)
+    return eer(S.ravel(), labels.ravel())[0]
+
+
+def embed_windows(model, encoder, X, chunk=EMBED_CHUNK):
+    """Embeddings (B, D) of crops X (B, T, 40), ``chunk`` crops per forward pass (no gradient)."""
+    return onp.concatenate([forward(model, encoder, X[k:k + chunk]) for k in range(0, len(X), chunk)])  # (B, D)
+
+
+def embed_utterances(model, encoder, features_by_speaker, n_frames=EVAL_FRAMES, overlap=EVAL_OVERLAP):
+    """Speaker → (U, D) utterance embeddings: mean of the 160-frame, 50 %-overlap window embeddings."""
+    windows = [sliding_windows(S, n_frames, overlap) for utts in features_by_speaker.values() for S in utts]
+    e = embed_windows(model, encoder, onp.concatenate(windows))  # (ΣW_u, D)
+    bounds = onp.cumsum([len(w) for w in windows])[:-1]  # (U_total − 1,)
+    utterances = [average_windows(e_u) for e_u in onp.split(e, bounds)]  # U_total × (D,)
+    out, start = {}, 0
+    for s, utts in features_by_speaker.items():
+        out[s] = onp.stack(utterances[start:start + len(utts)])  # (U, D)
+        start += len(utts)
+    return out
+
+
+def evaluate_test(model, encoder, test_features, n_enrol=N_ENROL):
+    """{"test_eer": enrolment protocol, "test_pairwise_eer": all utterance pairs} of the encoder."""
+    embeddings = embed_utterances(model, encoder, test_features)
+    ids = [s for s, e in embeddings.items() for _ in e]
+    return {"test_eer": enrolment_eer(embeddings, n_enrol)[0],
+            "test_pairwise_eer": pairwise_eer(onp.concatenate(list(embeddings.values())), ids)[0]}
+
+
+def load_data(root=None, fraction=1.0, val_speakers=20, feature_config=FeatureConfig(), cache_dir=None,
+              progress=False):
+    """Features of the sample: {"train", "val", "test" (normalised), "test_raw", "mean", "std", "dropped"}."""
+    pool, dropped = load_split(TRAIN_SPLIT, root, feature_config, cache_dir, progress=progress)
+    names = list(pool)
+    if len(names) - val_speakers < 2:
+        raise ValueError(f"{len(names)} training speakers leave fewer than 2 after holding out "
+                         f"val_speakers={val_speakers}")
+    train = speaker_subset({s: pool[s] for s in names[:-val_speakers]}, fraction)
+    val = {s: pool[s] for s in names[-val_speakers:]}
+    if len(train) < 2:
+        raise ValueError(f"fraction={fraction} keeps {len(train)} training speaker; GE2E needs at least 2")
+    test_raw, dropped_test = load_split(TEST_SPLIT, root, feature_config, cache_dir, progress=progress)
+    test_raw = take_utterances(test_raw, TEST_UTTERANCES)
+    mean, std = feature_stats(S for utts in train.values() for S in utts)  # (40,), (40,)
+
+    def normalised(split):
+        return {s: [normalize_features(S, mean, std).astype(onp.float32) for S in utts]  # (T_u, 40) each
+                for s, utts in split.items()}
+
+    return {"train": normalised(train), "val": normalised(val), "test": normalised(test_raw),
+            "test_raw": test_raw, "mean": mean, "std": std, "dropped": len(dropped) + len(dropped_test)}
+
+
+def baselines(test_raw, n_enrol=N_ENROL):
+    """The no-training mean/std baseline EER on the test trials: globally normalised and raw log-mel."""
+    return {"normalised": baseline_eer(test_raw, n_enrol, normalize=True)[0],
+            "raw": baseline_eer(test_raw, n_enrol, normalize=False)[0]}
+
+
+def _synthetic_voice(f0, formants, seconds, rng, sample_rate=16000):
+    """A buzz at pitch f0 (Hz, ±3 % slow jitter) through two resonances, with a syllable-like envelope.  (L,)"""
+    t = onp.arange(int(seconds * sample_rate)) / sample_rate  # (L,)
+    pitch = f0 * (1.0 + 0.03 * onp.sin(2 * onp.pi * rng.uniform(0.5, 2.0) * t + rng.uniform(0, 2 * onp.pi)))  # (L,)
+    phase = 2 * onp.pi * onp.cumsum(pitch) / sample_rate  # (L,)
+    k = onp.arange(1, int(7000 // f0) + 1)  # (K,) harmonics below 7 kHz
+    gain = sum(onp.exp(-0.5 * ((k * f0 - F) / 150.0) ** 2) for F in formants) + 0.05  # (K,)
+    x = onp.sin(onp.outer(phase, k)) @ gain  # (L,)
+    envelope = 0.2 + 0.8 * onp.abs(onp.sin(onp.pi * rng.uniform(3.0, 6.0) * t + rng.uniform(0, onp.pi)))  # (L,)
+    x = x * envelope + 0.02 * gain.sum() * rng.standard_normal(t.shape)  # (L,)
+    return 0.5 * x / onp.abs(x).max()  # (L,)
+
+
+def write_synthetic_corpus(root, n_train=24, n_test=6, test_utterances=TEST_UTTERANCES, seconds=3.0, seed=0):
+    """Write a tiny FAKE speech corpus (16-bit WAV, 16 kHz) in the sample's layout; returns ``root``.
+
+    NOT SPEECH: speaker s is a harmonic buzz with its own pitch f0_s (log-uniform 80–320 Hz) and two
+    resonances ("formants") F1_s ∈ [300, 900], F2_s ∈ [1000, 2800] Hz; every utterance (``seconds`` to 1.4 ×
+    ``seconds`` long) draws its own jitter, envelope and noise.  For tests, and for running the tutorial where
+    the real sample is absent.  Utterances of ≥ 2 s keep at least the 160 frames a window needs.
+    ``root/train-clean-100/S/C/S-C-0000.wav`` (one utterance per training speaker, like the sample) and
+    ``root/test-other/S/C/S-C-UUUU.wav`` (``test_utterances`` each).
+    """
+    import wave
+    rng = onp.random.default_rng(seed)
+    root = Path(root)
+    for split, first, count, utterances in ((TRAIN_SPLIT, 1000, n_train, 1),
+                                            (TEST_SPLIT, 9000, n_test, test_utterances)):
+        for speaker in range(first, first + count):
+            f0, F1, F2 = onp.exp(rng.uniform(onp.log(80), onp.log(320))), rng.uniform(300, 900), rng.uniform(1000, 2800)
+            folder = root / split / str(speaker) / "1"
+            folder.mkdir(parents=True, exist_ok=True)
+            for u in range(utterances):
+                x = _synthetic_voice(f0, (F1, F2), seconds * rng.uniform(1.0, 1.4), rng)  # (L,)
+                with wave.open(str(folder / f"{speaker}-1-{u:04d}.wav"), "wb") as f:
+                    f.setnchannels(1)
+                    f.setsampwidth(2)
+                    f.setframerate(16000)
+                    f.writeframes((x * 32767).astype("<i2").tobytes())
+    return root
+
+
+def machine():
+    """Cores, BLAS library and thread settings, NumPy and Python versions (for results files)."""
+    blas = onp.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    threads = {v: os.environ[v] for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+               if v in os.environ}
+    return {"cores": os.cpu_count(), "blas": f"{blas.get('name')} {blas.get('version')}", "threads": threads,
+            "numpy": onp.__version__, "python": platform.python_version()}
+
+
+def train(config, data, out_dir, resume=False, progress=True):
+    """Train the encoder on ``data`` (``load_data``), evaluating every ``eval_every`` steps; returns results.
+
+    Checkpoints ``best`` (lowest validation EER) and ``last`` go to ``out_dir/checkpoints``; ``resume``
+    continues from ``last``.  The results dict is also written to ``out_dir/results.json``.
+    """
+    model = encoder_config(config)
+    params = init_params(model, onp.random.default_rng(config.seed), config.dtype)
+    N, M, T = config.speakers_per_batch, config.utterances_per_speaker, config.frames
+    if N > len(data["train"]):
+        raise ValueError(f"speakers_per_batch={N} exceeds the {len(data['train'])} training speakers")
+    val_batch = sample_batch(data["val"], len(data["val"]), VAL_CROPS, EVAL_FRAMES,
+                             onp.random.default_rng(config.seed + 1))  # (K, 10, 160, 40)
+    epochs = math.ceil(config.steps / config.eval_every)
+    kept, step_log = [], {"eer": [], "time": []}
+
+    def loss_fn(p, batch):
+        return ge2e_batch_loss(model, p, batch, keep=kept)
+
+    def train_batches(epoch, rng):
+        count = min(config.eval_every, config.steps - epoch * config.eval_every)
+        return (sample_batch(data["train"], N, M, T, rng) for _ in range(count))  # count × (N, M, T, 40), lazily
+
+    def on_step(record):
+        step_log["eer"].append(batch_eer(kept.pop()))
+        step_log["time"].append(record["time"])
+
+    def evaluate(p):
+        start = time.perf_counter()
+        K = val_batch.shape[0]
+        E_val = embed_windows(model, p["encoder"], val_batch.reshape(K * VAL_CROPS, EVAL_FRAMES, N_MELS))
+        metrics = {"val_eer": enrolment_eer(E_val.reshape(K, VAL_CROPS, -1), VAL_CROPS // 2)[0],
+                   **evaluate_test(model, p["encoder"], data["test"]),
+                   "train_eer": float(onp.mean(step_log["eer"])),
+                   "steps_per_s": len(step_log["time"]) / sum(step_log["time"]),
+                   "ge2e_w": float(p["ge2e"]["w"]), "ge2e_b": float(p["ge2e"]["b"])}
+        step_log["eer"].clear()
+        step_log["time"].clear()
+        return {**metrics, "eval_time": time.perf_counter() - start}
+
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "steps"}
+    result = fit(loss_fn, params, train_batches, epochs=epochs, lr=config.lr, lr_unit="step", clip=config.clip,
+                 evaluate=evaluate, select_metric="val_eer", mode="min", seed=config.seed, config=settings,
+                 checkpoint_dir=os.path.join(out_dir, "checkpoints"), resume=resume, progress=progress,
+                 log_grad_norms=True, on_step=on_step)
+    results = summarize(config, model, data, result)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    Path(out_dir, "results.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+def summarize(config, model, data, result):
+    """The results dict of a finished run (JSON-able)."""
+    sizes = model_sizes(model)
+    evals, steps = result.history["epochs"], result.history["steps"]
+    leaf_norms = steps.get("leaf_grad_norms", {})
+    return {
+        "config": dataclasses.asdict(config), "tag": config.tag, "command": " ".join(sys.argv),
+        "machine": machine(),
+        "sizes": {"parts": sizes["parts"], "total": sizes["total"], "total_no_bias": sizes["total_no_bias"],
+                  "dense_total": sizes["dense_total"], "compression": sizes["compression"],
+                  "ge2e_scalars": 2, "flops_per_step": sizes["flops_per_step"]["best"]},
+        "data": {"train_speakers": len(data["train"]), "val_speakers": len(data["val"]),
+                 "test_speakers": len(data["test"]), "dropped": data["dropped"],
+                 "target_trials": len(data["test"]) * (TEST_UTTERANCES - N_ENROL),
+                 "nontarget_trials": len(data["test"]) * (len(data["test"]) - 1) * (TEST_UTTERANCES - N_ENROL)},
+        "best": {"step": (result.best_epoch + 1) * config.eval_every if result.best_epoch is not None else None,
+                 **(result.best_metrics or {})},
+        "last": evals[-1] if evals else None,
+        "baseline": baselines(data["test_raw"]),
+        "steps": len(steps["loss"]), "train_time_s": sum(e["time"] for e in evals),
+        "eval_time_s": sum(e.get("eval_time", 0.0) for e in evals),
+        "steps_per_s": len(steps["time"]) / sum(steps["time"]) if steps["time"] else None,
+        "history": {"evals": evals, "loss": steps["loss"], "grad_norm": steps["grad_norm"],
+                    "ge2e_grad_norm": {k: leaf_norms.get(f"ge2e/{k}", []) for k in ("w", "b")}},
+    }
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.2f} %"
+
+
+def results_table(results):
+    """A readable summary of one run: parameters by part, compression, EERs, baseline, time."""
+    c, s, best = results["config"], results["sizes"], results["best"]
+    shape = "dense" if c["layout"] == "dense" else f"{c['layout']} TT, d = {c['cores']}, R = {c['rank']}"
+    p = s["parts"]
+    lines = [
+        f"speaker verification, small-sample CPU-scale run ({results['data']['train_speakers']} training "
+        f"speakers, 1 utterance each; {results['data']['test_speakers']} test speakers × 5 enrol + 5 verify)",
+        f"encoder: LSTM {shape}, I = 40 → H = {c['hidden']}, {SpeakerConfig(**c).head_layout} head → "
+        f"D = {c['embed_dim']}; batch {c['speakers_per_batch']} × {c['utterances_per_speaker']} × "
+        f"{c['frames']} frames, {results['steps']} steps, lr {c['lr']:g}, {c['dtype']}",
+        f"{'W_x':>10}{'W_h':>10}{'bias':>8}{'head W':>9}{'head b':>8}{'total':>10}{'dense':>11}{'compress':>10}",
+        f"{p['W_x']:>10,}{p['W_h']:>10,}{p['bias']:>8,}{p['head_W']:>9,}{p['head_b']:>8,}{s['total']:>10,}"
+        f"{s['dense_total']:>11,}{s['compression']:>9.1f}×   (+2 GE2E scalars w, b)",
+        f"test EER {_pct(best.get('test_eer'))} (checkpoint of step {best.get('step')}, chosen by validation EER "
+        f"{_pct(best.get('val_eer'))}); pairwise EER {_pct(best.get('test_pairwise_eer'))}",
+        f"no-training baseline on the same trials: {_pct(results['baseline']['normalised'])} (normalised mean/std "
+        f"of log-mel), {_pct(results['baseline']['raw'])} (raw)",
+        f"train time {results['train_time_s']:.0f} s ({results['steps_per_s'] or 0:.2f} steps/s), "
+        f"evaluation {results['eval_time_s']:.0f} s",
+    ]
+    return "\n".join(lines)
+
+
+EPILOG = """\
+examples:
+  ttrnn speaker --baseline
+      the no-training mean/std baseline on the test trials (needs only test-other)
+  ttrnn speaker --layout joint --cores 2 --rank 2
+      train the default TT encoder (H=128, ≈15 min on one core) and print the size/EER table
+  ttrnn speaker --layout dense --steps 200 --eval-every 50 --out runs/speaker/quick-dense
+  ttrnn speaker --layout joint --resume     continue the default run from its last checkpoint
+
+Data: $TTRNN_DATA/librispeech-sample (or --data-dir) with train-clean-100/ and test-other/.  The 251 training
+speakers have one utterance each: a batch's M utterances per speaker are M random crops of it; the last 20
+training speakers are held out for validation (model selection).  Test: 10 test-other speakers, first 5
+utterances enrol, last 5 verify (50 target / 450 non-target trials).  Results are small-sample CPU-scale,
+not comparable one-to-one with the paper's full-LibriSpeech EERs.  On a shared CPU, OPENBLAS_NUM_THREADS=1
+is several times faster than the default threading.
+"""
+
+
+def add_arguments(parser):
+    """Options of ``ttrnn speaker``."""
+    d = SpeakerConfig()
+    arg = parser.add_argument
+    arg("--layout", choices=LAYOUTS, default=d.layout, help=f"cell weight layout (default {d.layout})")
+    arg("--cores", "-d", type=int, default=d.cores, help=f"TT factor cores d (default {d.cores})")
+    arg("--rank", "-R", type=int, default=d.rank, help=f"TT rank R (default {d.rank})")
+    arg("--hidden", "-H", type=int, default=d.hidden, help=f"hidden units H (default {d.hidden}; paper 768)")
+    arg("--embed-dim", type=int, default=d.embed_dim, help=f"d-vector size D (default {d.embed_dim})")
+    arg("--head", choices=("dense", "tt"), default=None, help="embedding head (default: tt for TT layouts)")
+    arg("--speakers-per-batch", "-N", type=int, default=d.speakers_per_batch, help="GE2E N (default 16)")
+    arg("--utterances-per-speaker", "-M", type=int, default=d.utterances_per_speaker,
+        help="GE2E M crops per speaker (default 8; paper 32)")
+    arg("--frames", type=int, default=d.frames, help="frames per training crop T (default 160)")
+    arg("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps}; paper 20,000)")
+    arg("--lr", type=float, default=d.lr, help="Adam learning rate (default 1e-3)")
+    arg("--clip", type=float, default=d.clip, help="global gradient-norm clip (default 3)")
+    arg("--eval-every", type=int, default=d.eval_every, help=f"steps between evaluations (default {d.eval_every})")
+    arg("--seed", type=int, default=d.seed, help="seed of initialisation and batches (default 11)")
+    arg("--fraction", type=float, default=d.fraction, help="fraction of training speakers used (default 1)")
+    arg("--val-speakers", type=int, default=d.val_speakers, help="held-out validation speakers (default 20)")
+    arg("--dtype", choices=("float32", "float64"), default=d.dtype, help="parameter dtype (default float32)")
+    arg("--data-dir", default=None, help="the LibriSpeech sample (default $TTRNN_DATA/librispeech-sample)")
+    arg("--cache-dir", default=None, help="feature cache (default $TTRNN_CACHE or ~/.cache/ttrnn_np)")
+    arg("--out", default=None, help="run directory (default runs/speaker/<tag>)")
+    arg("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    arg("--baseline", action="store_true", help="only the no-training baseline on the test trials")
+    arg("--json", action="store_true", help="print the results as JSON (no progress output)")
+
+
+def config_from_args(args):
+    """A SpeakerConfig from parsed ``ttrnn speaker`` options."""
+    names = {f.name for f in dataclasses.fields(SpeakerConfig)}
+    return SpeakerConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def run(args):
+    """``ttrnn speaker``: the baseline alone, or train + evaluate + table (or JSON)."""
+    if args.baseline:
+        test_raw, dropped = load_split(TEST_SPLIT, args.data_dir, cache_dir=args.cache_dir)
+        test_raw = take_utterances(test_raw, TEST_UTTERANCES)
+        out = {**baselines(test_raw), "speakers": len(test_raw), "dropped": len(dropped),
+               "target_trials": len(test_raw) * (TEST_UTTERANCES - N_ENROL)}
+        print(json.dumps(out, indent=1) if args.json else
+              f"no-training baseline EER on {out['speakers']} test speakers × 5 enrol + 5 verify: "
+              f"{_pct(out['normalised'])} (normalised mean/std of log-mel), {_pct(out['raw'])} (raw)")
+        return 0
+    config = config_from_args(args)
+    data = load_data(args.data_dir, config.fraction, config.val_speakers, cache_dir=args.cache_dir,
+                     progress=not args.json)
+    out_dir = args.out or os.path.join("runs", "speaker", config.tag)
+    results = train(config, data, out_dir, resume=args.resume, progress=not args.json)
+    print(json.dumps({k: v for k, v in results.items() if k != "history"}, indent=1) if args.json else
+          results_table(results) + f"\nresults: {os.path.join(out_dir, 'results.json')}")
+    return 0
+
+
+def build_parser():
+    """A stand-alone parser for ``python -m ttrnn_np.experiments.speaker`` (same options as ``ttrnn speaker``)."""
+    parser = argparse.ArgumentParser(prog="ttrnn speaker", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(run(build_parser().parse_args()))
