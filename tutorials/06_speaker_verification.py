@@ -1,0 +1,307 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Speaker verification with a tensorized LSTM encoder
+#
+# The paper's second experiment (PAPER.md §6.2) trains an LSTM to turn a slice of speech into a
+# **d-vector**: a unit-length embedding $e \in \mathbb{R}^D$ such that two slices of the same voice point in
+# nearly the same direction. To *verify* a claimed speaker we average the d-vectors of a few enrolment
+# utterances into a centroid $c$ and accept a new utterance $v$ when $\cos(v, c) \ge \theta$. The error
+# measure is the **equal error rate** (EER): the rate at which, for the threshold where they are equal, false
+# accepts and false rejects happen.
+#
+# This notebook goes from the waveform to mel frames, draws the GE2E loss as a similarity matrix, trains a
+# small joint TT-LSTM encoder, plots its EER curve and its embeddings, and loads the TT-vs-dense results.
+#
+# **Index letters.** $j$ speaker ($N$ per batch), $i$ utterance or crop ($M$ per speaker), $k$ candidate
+# speaker (a centroid), $t$ frame ($T$), $m$ mel channel (40), $H$ hidden size, $D$ embedding size.
+#
+# **Data.** The shared LibriSpeech sample: 251 training speakers with *one* long utterance each, and 10
+# test speakers (test-other) with 10 utterances each. In fast mode without `$TTRNN_DATA` the notebook makes a
+# tiny **synthetic** corpus instead (buzzing tones with speaker-specific pitch and resonances, clearly not
+# speech) so that it still runs; the numbers are then meaningless.
+
+# %%
+import os
+import tempfile
+from pathlib import Path
+
+for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")  # small matrices: one BLAS thread is fastest on a shared CPU
+
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ttrnn_np.checkpoint import load_checkpoint
+from ttrnn_np.experiments import speaker as sv
+from ttrnn_np.shapes import auto_shape
+from ttrnn_np.sizes import size_story
+from ttrnn_np.speech import (eer, features_from_waveform, ge2e_loss, list_speakers, mel_filterbank, read_audio,
+                             roc_points, sample_batch, similarity_matrix, stft, trim_silence)
+
+FAST = os.environ.get("TTRNN_FAST") == "1"
+SAMPLE = Path(os.environ["TTRNN_DATA"]) / "librispeech-sample" if os.environ.get("TTRNN_DATA") else None
+SYNTHETIC = SAMPLE is None or not SAMPLE.is_dir()
+if SYNTHETIC and not FAST:
+    raise FileNotFoundError("this notebook needs the LibriSpeech sample: set TTRNN_DATA so that "
+                            "$TTRNN_DATA/librispeech-sample exists (or run it with TTRNN_FAST=1 on synthetic data)")
+if SYNTHETIC:
+    SAMPLE = sv.write_synthetic_corpus(Path(tempfile.mkdtemp()) / "synthetic", n_train=24, n_test=6, seed=0)
+    print("SYNTHETIC DATA (no $TTRNN_DATA): fake buzzing 'speakers', for running the code only")
+print("data:", SAMPLE)
+
+# %% [markdown]
+# ## 1. From waveform to mel frames
+#
+# A waveform $x[l]$ (16 kHz) is cut into frames of 400 samples (25 ms) every 160 samples (10 ms). Each frame,
+# times a Hann window $w[n]$, goes through the FFT, and its power is summed by 40 triangular mel filters
+# $F[m, k]$:
+#
+# $$X[t, k] = \sum_n w[n]\, x[t \cdot 160 + n]\, e^{-2\pi i k n / 400}, \qquad
+#   S[t, m] = \log\Big(\sum_k |X[t, k]|^2 F[m, k] + 10^{-6}\Big).$$
+#
+# Before that the level is raised to −30 dBFS and long silences are trimmed. The paper feeds the mel power
+# itself; we use its logarithm, normalised per channel by the mean and standard deviation of all training
+# frames, $(S - \mu) / \sigma$, which suits the LSTM's saturating gates better.
+
+# %%
+test_speakers = list_speakers(SAMPLE / "test-other")  # speaker → utterance paths, sorted
+path = next(iter(test_speakers.values()))[0]
+x = read_audio(path)  # (L,)
+x_trim = trim_silence(x)  # (L',)
+P = np.abs(stft(x_trim)) ** 2  # (T, 201) power spectrogram
+F = mel_filterbank()  # (40, 201)
+S = features_from_waveform(x)  # (T, 40) log-mel, trimmed
+print(f"{path.name}: {len(x) / 16000:.2f} s, {len(x_trim) / 16000:.2f} s after trimming, "
+      f"power spectrogram {P.shape}, mel filterbank {F.shape}, log-mel {S.shape}")
+
+fig, axes = plt.subplots(4, 1, figsize=(9, 10))
+axes[0].plot(np.arange(len(x)) / 16000, x, lw=0.3)
+axes[0].set(title="waveform x (16 kHz)", xlabel="seconds")
+axes[1].imshow(np.log(P.T + 1e-10), origin="lower", aspect="auto", extent=(0, len(P) / 100, 0, 8000))
+axes[1].set(title="log power spectrogram |X[t, k]|² (after trimming silence)", xlabel="seconds", ylabel="Hz")
+axes[2].plot(np.arange(201) * 40, F.T, lw=0.8)
+axes[2].set(title="40 mel filters F[m, k] (unit area: high filters are wide and low)", xlabel="Hz")
+axes[3].imshow(S.T, origin="lower", aspect="auto", extent=(0, len(S) / 100, 0, 40))
+axes[3].set(title="log-mel frames S[t, m]: the encoder's input", xlabel="seconds", ylabel="mel channel")
+fig.tight_layout()
+
+# %% [markdown]
+# ## 2. Training data: GE2E batches of crops
+#
+# `load_data` computes (and caches) the features, holds out the last 20 training speakers for validation
+# (model selection), normalises everything with the training frames' $\mu, \sigma$, and keeps the first 10
+# utterances of every test speaker. A GE2E batch takes $N$ speakers and $M$ crops of $T$ frames each: a
+# tensor $(N, M, T, 40)$. With one utterance per training speaker, the $M$ crops come from the same recording.
+
+# %%
+VAL_SPEAKERS = 4 if SYNTHETIC else 20
+data = sv.load_data(SAMPLE, val_speakers=VAL_SPEAKERS)
+print({split: len(data[split]) for split in ("train", "val", "test")}, "speakers;",
+      f"test utterances per speaker: {len(next(iter(data['test'].values())))}")
+N, M, T = (4, 4, 160) if FAST else (8, 6, 160)
+batch = sample_batch(data["train"], N, M, T, np.random.default_rng(0))  # (N, M, T, 40)
+print("batch", batch.shape)
+
+# %% [markdown]
+# ## 3. The encoder and the GE2E loss as a similarity matrix
+#
+# The encoder is one LSTM layer whose $W_x$ ($40 \times 4H$) and $W_h$ ($H \times 4H$) are each one TT-matrix
+# (the paper's joint layout), and a TT head $H \to D$: $e = \mathrm{ReLU}(h_T W + b) / \|\cdot\|$. The
+# batch gives embeddings $E \in \mathbb{R}^{N \times M \times D}$. GE2E compares every utterance $e_{ji}$ with
+# every speaker's centroid; for its own speaker it uses the centroid *without* itself:
+#
+# $$S[j, i, k] = w \cos(e_{ji}, c_k) + b \ (k \ne j), \qquad S[j, i, j] = w \cos(e_{ji}, c_j^{(-i)}) + b,$$
+# $$L = \frac{1}{NM} \sum_{j, i} \Big(-S[j, i, j] + \log \sum_k e^{S[j, i, k]}\Big),$$
+#
+# a softmax over speakers. Drawn as an $(NM) \times N$ matrix, a good encoder makes it block-diagonal. The
+# scalars $w = 10, b = -5$ are learned too (with gradients × 0.01); in fact only $w$, the softmax's inverse
+# temperature, moves: $b$ shifts every logit of the softmax by the same amount, so $\partial L / \partial b = 0$.
+
+# %%
+config = sv.SpeakerConfig(layout="joint", cores=2, rank=2, hidden=16 if FAST else 64, embed_dim=32 if FAST else 64,
+                          speakers_per_batch=N, utterances_per_speaker=M, frames=T,
+                          steps=40 if FAST else 1200, eval_every=10 if FAST else 100, lr=3e-3,
+                          val_speakers=VAL_SPEAKERS, seed=11)
+model = sv.encoder_config(config)
+print(size_story(model))
+params0 = sv.init_params(model, np.random.default_rng(config.seed), config.dtype)
+E0 = sv.embed_windows(model, params0["encoder"], batch.reshape(N * M, T, 40)).reshape(N, M, -1)  # (N, M, D)
+print(f"untrained: GE2E loss {ge2e_loss(E0, 10.0, -5.0):.3f} (all cosines equal would give log N = {np.log(N):.3f}), "
+      f"batch EER {100 * sv.batch_eer(E0):.1f} %")
+
+# %% [markdown]
+# ## 4. Training a small TT encoder
+#
+# `sv.train` runs Adam (clip 3) on GE2E batches, evaluates every `eval_every` steps (validation EER on
+# held-out speakers, test EER by the paper's protocol, running train EER), and keeps the checkpoint with the
+# best *validation* EER. We use a larger learning rate than the paper (3e-3 instead of 1e-3) to get
+# somewhere in few steps.
+
+# %%
+run_dir = Path(tempfile.mkdtemp()) / "tutorial-run"
+results = sv.train(config, data, run_dir, progress=not FAST)
+print(sv.results_table(results))
+loss = results["history"]["loss"]
+assert np.mean(loss[-10:]) < np.mean(loss[:10]), "the GE2E loss should go down"
+
+# %% [markdown]
+# The similarity matrix of the same batch, before and after training:
+
+# %%
+best_params, _, _ = load_checkpoint(run_dir / "checkpoints" / "best")
+E1 = sv.embed_windows(model, best_params["encoder"], batch.reshape(N * M, T, 40)).reshape(N, M, -1)  # (N, M, D)
+w1, b1 = float(best_params["ge2e"]["w"]), float(best_params["ge2e"]["b"])
+print(f"learned w = {w1:.3f} (from 10), b = {b1:.6f} (from -5: its gradient is zero up to rounding)")
+assert abs(b1 + 5.0) < 1e-4
+fig, axes = plt.subplots(1, 2, figsize=(8, 5))
+for ax, E, w, b, name in ((axes[0], E0, 10.0, -5.0, "untrained"), (axes[1], E1, w1, b1, "trained")):
+    image = ax.imshow(similarity_matrix(E, w, b), aspect="auto", cmap="viridis")
+    for j in range(1, N):
+        ax.axhline(j * M - 0.5, color="w", lw=0.8)  # speaker j's M utterances start here
+    ax.set(title=f"{name}: S (N·M × N), L = {ge2e_loss(E, w, b):.2f}", xlabel="centroid k",
+           ylabel="utterance (j, i)")
+    fig.colorbar(image, ax=ax)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 5. The EER curve
+#
+# Test EER: each test utterance is cut into 160-frame windows with 50 % overlap, the window d-vectors are
+# averaged, the first 5 utterances of a speaker make its centroid and the last 5 are scored against every
+# centroid. With 10 test speakers that is only 50 target trials: one trial moves the EER by 2 %, so the curve
+# is jumpy. The dashed line is the no-training baseline on the same trials.
+
+# %%
+evals = results["history"]["evals"]
+steps = [(e["epoch"] + 1) * config.eval_every for e in evals]
+fig, ax = plt.subplots(figsize=(7, 4))
+for key, style in (("train_eer", ":"), ("val_eer", "--"), ("test_eer", "-")):
+    ax.plot(steps, [100 * e[key] for e in evals], style, marker="o", ms=3, label=key)
+ax.axhline(100 * results["baseline"]["normalised"], color="grey", ls="--", lw=1, label="baseline (no training)")
+ax.set(xlabel="step", ylabel="EER %", title="EER during training")
+ax.legend()
+fig.tight_layout()
+
+# %% [markdown]
+# What the EER is: sweep the threshold θ down over all scores; the false-positive rate rises and the
+# false-negative rate falls; the EER is where they cross.
+
+# %%
+embeddings = sv.embed_utterances(model, best_params["encoder"], data["test"])  # speaker → (10, D)
+centroids = np.stack([e[:5].mean(0) / np.linalg.norm(e[:5].mean(0)) for e in embeddings.values()])  # (S, D)
+verify = np.concatenate([e[5:] for e in embeddings.values()])  # (5S, D)
+owner = np.repeat(np.arange(len(embeddings)), 5)  # (5S,)
+scores = (verify / np.linalg.norm(verify, axis=1, keepdims=True)) @ centroids.T  # (5S, S)
+labels = owner[:, None] == np.arange(len(embeddings))[None, :]  # (5S, S)
+thresholds, fpr, fnr = roc_points(scores, labels)
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.plot(thresholds[1:], 100 * fpr[1:], label="false accepts (FPR)")
+ax.plot(thresholds[1:], 100 * fnr[1:], label="false rejects (FNR)")
+ax.axhline(100 * eer(scores.ravel(), labels.ravel())[0], color="k", lw=0.8, ls=":", label="EER")
+ax.set(xlabel="threshold θ (cosine)", ylabel="%", title="test trials: the two error rates")
+ax.legend()
+fig.tight_layout()
+
+# %% [markdown]
+# ## 6. The test embeddings in 2-D
+#
+# Principal component analysis of the utterance embeddings: centre them and project on the two leading right
+# singular vectors, $Y = (V - \bar v)\, U_{:, :2}$. Each colour is a test speaker the encoder never heard.
+
+# %%
+V = np.concatenate(list(embeddings.values()))  # (U, D)
+_, _, Vt = np.linalg.svd(V - V.mean(0), full_matrices=False)  # Vt (D, D)
+Y = (V - V.mean(0)) @ Vt[:2].T  # (U, 2)
+fig, ax = plt.subplots(figsize=(6, 5))
+start = 0
+for speaker, e in embeddings.items():
+    ax.scatter(*Y[start:start + len(e)].T, s=25, label=speaker)
+    start += len(e)
+ax.set(title="test utterance embeddings, PCA", xlabel="PC 1", ylabel="PC 2")
+ax.legend(fontsize=7, ncol=2)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 7. TT vs dense, and data efficiency (from `results/speaker/`)
+#
+# The full study trains 21 encoders (dense and joint TT at d = 2–4 cores × R = 1–4, and five training-speaker
+# fractions for dense and TT d=2 R=2) with the same budget. It takes hours on a laptop CPU, so it is not
+# run here; this cell loads its results if they exist. To (re)make them, from the repository root:
+#
+#     TTRNN_DATA=../shared/data python scripts/speaker_sweep.py --workers 2
+
+# %%
+candidates = [Path("..") / "results" / "speaker", Path("results") / "speaker"]
+found = next((p for p in candidates if (p / "sweep.json").is_file()), None)
+if found is None:
+    print("no results/speaker/sweep.json yet: run `python scripts/speaker_sweep.py` from the repository root")
+else:
+    rows = json.loads((found / "sweep.json").read_text())
+    full = [r for r in rows if r["fraction"] == 1.0]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for r in full:
+        label = "dense" if r["layout"] == "dense" else f"d={r['cores']} R={r['rank']}"
+        axes[0].scatter(r["params"], 100 * r["test_eer"], color="k" if r["layout"] == "dense" else f"C{r['cores']}")
+        axes[0].annotate(label, (r["params"], 100 * r["test_eer"]), fontsize=7)
+    axes[0].set(xscale="log", xlabel="parameters", ylabel="test EER %", title="TT vs dense (100 % of speakers)")
+    for layout, name in (("dense", "dense"), ("joint", "TT d=2 R=2")):
+        pts = sorted((r["fraction"], 100 * r["test_eer"]) for r in rows if r["layout"] == layout
+                     and (layout == "dense" or (r["cores"], r["rank"]) == (2, 2)))
+        axes[1].plot(*zip(*pts), marker="o", label=name)
+    axes[1].set(xlabel="fraction of training speakers", ylabel="test EER %", title="data efficiency")
+    axes[1].legend()
+    fig.tight_layout()
+    print((found / "README.md").read_text())
+
+# %% [markdown]
+# ## Summary
+#
+# - Speech becomes a $(T, 40)$ matrix of normalised log-mel frames; a GE2E batch is $(N, M, T, 40)$.
+# - The encoder is an LSTM (here joint TT: two TT-matrices for all gates) plus a head and L2 normalisation.
+# - GE2E is a softmax over speaker centroids; its similarity matrix should become block-diagonal.
+# - The EER is where false accepts equal false rejects. On 10 test speakers it moves in steps of 2 %, and a
+#   simple mean/std spectrum baseline is already strong there because each test speaker's utterances share a
+#   recording session.
+#
+# ## Exercises
+#
+# **Exercise 1.** Compute the EER of the test trials of section 5 by brute force: try every score as the
+# threshold, and take the threshold where |FPR − FNR| is smallest. How close is the average of the two rates
+# there to `eer`'s interpolated value?
+
+# %%
+best_gap, brute = np.inf, None
+for theta in np.unique(scores):
+    fpr_theta = np.mean(scores[~labels] >= theta)
+    fnr_theta = np.mean(scores[labels] < theta)
+    if abs(fpr_theta - fnr_theta) < best_gap:
+        best_gap, brute = abs(fpr_theta - fnr_theta), (fpr_theta + fnr_theta) / 2
+exact = eer(scores.ravel(), labels.ravel())[0]
+print(f"brute force ≈ {100 * brute:.2f} %, interpolated {100 * exact:.2f} %")
+assert abs(brute - exact) <= 1 / labels.sum() + 1e-12
+
+# %% [markdown]
+# **Exercise 2.** Count the parameters of the encoder's TT head $H \to D$ by hand with
+# $P_{TT} = R\, m_0 n_0 + R\, m_1 n_1$ for $d = 2$ (modes from `auto_shape`), add the $D$ biases, and compare
+# with the size table of section 4.
+
+# %%
+m_head, n_head = auto_shape(config.hidden, 2), auto_shape(config.embed_dim, 2)
+by_hand = config.rank * m_head[0] * n_head[0] + config.rank * m_head[1] * n_head[1] + config.embed_dim
+parts = results["sizes"]["parts"]
+print(f"head modes {m_head} → {n_head}: {by_hand} by hand, {parts['head_W'] + parts['head_b']} from model_sizes")
+assert by_hand == parts["head_W"] + parts["head_b"]
