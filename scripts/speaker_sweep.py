@@ -30,6 +30,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from ttrnn_np.experiments import speaker as sv  # noqa: E402
+from ttrnn_np.experiments.runtime import machine_info, tune_malloc  # noqa: E402
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
 CORES, RANKS = (2, 3, 4), (1, 2, 3, 4)
@@ -65,6 +66,7 @@ def summary_path(out, config):
 def run_one(job):
     """Train one configuration (or resume it) and store its summary without the per-step history."""
     config, args = job
+    tune_malloc()
     target = summary_path(args.out, config)
     data = sv.load_data(args.data_dir, config.fraction, config.val_speakers, cache_dir=args.cache_dir)
     results = sv.train(config, data, os.path.join(args.runs, config.tag), resume=True, progress=False)
@@ -131,7 +133,7 @@ def markdown(rows, args, wall):
     base, raw = (rows[0]["baseline_eer"], rows[0]["baseline_raw_eer"]) if rows else (None, None)
     beat = [r for r in rows if base is not None and r["test_eer"] < base]
     late = sum(r["best_step"] >= 0.8 * r["steps"] for r in rows)
-    machine = sv.machine()
+    machine = machine_info()
     lines = [
         "# Speaker verification, TT vs dense: small-sample CPU-scale replication",
         "",
@@ -161,22 +163,23 @@ def markdown(rows, args, wall):
         "runs the best validation EER came in the last 20 % of the steps (still improving).",
         "",
         f"Command: `python scripts/speaker_sweep.py {' '.join(sys.argv[1:])}`  ",
-        f"Machine: {machine['cores']} cores, {machine['blas']}, threads {machine['threads']}, NumPy "
-        f"{machine['numpy']}; training time summed over the runs {sum(r['train_time_s'] for r in rows) / 3600:.1f} h "
-        f"(several at a time); wall time of this invocation {wall / 60:.0f} min (finished runs are reused).",
+        f"Machine: {machine['cpu_count']} cores, {machine['blas']['name']} {machine['blas']['version']} with "
+        f"{machine['blas']['threads']} thread(s), NumPy {machine['numpy']}; training time summed over the runs "
+        f"{sum(r['train_time_s'] for r in rows) / 3600:.1f} h (several at a time); wall time of this invocation "
+        f"{wall / 60:.0f} min (finished runs are reused).",
         "",
         "## Cores × ranks (joint TT-LSTM + TT head, 100 % of the speakers)",
         "",
-        "| cores | " + " | ".join(f"R={R}" for R in RANKS) + " | params (R=1…4) |",
+        "| cores | " + " | ".join(f"R={R}" for R in RANKS) + " | params (compression), R=1…4 |",
         "|---|" + "---|" * (len(RANKS) + 1),
     ]
     for d in CORES:
         cells = [_cell(pick(layout="joint", cores=d, rank=R, fraction=1.0)) for R in RANKS]
-        params = [str(pick(layout="joint", cores=d, rank=R, fraction=1.0)[0]["params"])
-                  if pick(layout="joint", cores=d, rank=R, fraction=1.0) else "–" for R in RANKS]
+        runs = [pick(layout="joint", cores=d, rank=R, fraction=1.0) for R in RANKS]
+        params = [f"{r[0]['params']:,} ({r[0]['compression']:.0f}×)" if r else "–" for r in runs]
         lines.append(f"| {d} | " + " | ".join(cells) + f" | {', '.join(params)} |")
     if dense:
-        lines.append(f"| dense | {_cell(dense)} | | | | {dense[0]['params']} |")
+        lines.append(f"| dense | {_cell(dense)} | | | | {dense[0]['params']:,} |")
     lines += ["", "Paper (full data, H = 768; test EER %, params incl. TT head, one bias):", "",
               "| cores | " + " | ".join(f"R={R}" for R in RANKS) + " |", "|---|" + "---|" * len(RANKS)]
     lines += [f"| {d} | " + " | ".join(f"{e} ({p:,})" for e, p in zip(PAPER_TABLE[d], PAPER_PARAMS[d])) + " |"
@@ -192,7 +195,10 @@ def markdown(rows, args, wall):
         lines.append(f"| {name} | " + " | ".join(f"{e}" for e in PAPER_EFFICIENCY[key]) + " |")
     speeds = [(name, pick(fraction=1.0, **kw)) for name, kw in
               (("dense", dict(layout="dense")), ("TT d=2 R=2", dict(layout="joint", cores=2, rank=2)))]
-    lines += ["", "## Training speed (gradient + Adam step, this machine, shared with other jobs)", ""]
+    lines += ["", "## Training speed", "",
+              "Gradient + Adam steps per second, averaged over each run. The runs shared the 2 cores with each other "
+              "and with other jobs, so these are not clean timings (for those see the module docstring of "
+              "`ttrnn_np/experiments/speaker.py`).", ""]
     lines += [f"- {name}: {_mean(rs, 'steps_per_s'):.2f} steps/s ({rs[0]['params']:,} parameters)"
               for name, rs in speeds if rs]
     return "\n".join(lines) + "\n"

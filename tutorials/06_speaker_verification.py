@@ -261,7 +261,12 @@ else:
     for layout, name in (("dense", "dense"), ("joint", "TT d=2 R=2")):
         pts = sorted((r["fraction"], 100 * r["test_eer"]) for r in rows if r["layout"] == layout
                      and (layout == "dense" or (r["cores"], r["rank"]) == (2, 2)))
-        axes[1].plot(*zip(*pts), marker="o", label=name)
+        axes[1].plot(*zip(*pts), marker="o", label=f"{name} (ours)")
+    fractions = (0.2, 0.4, 0.6, 0.8, 1.0)  # the paper's curves (full LibriSpeech, H = 768), PAPER.md §6.2
+    axes[1].plot(fractions, (12.89, 10.27, 8.56, 7.91, 7.33), ":", color="C0", label="dense (paper)")
+    axes[1].plot(fractions, (10.47, 7.17, 5.04, 6.54, 4.34), ":", color="C1", label="TT (paper)")
+    for ax in axes:
+        ax.axhline(100 * rows[0]["baseline_eer"], color="grey", ls="--", lw=1, label="baseline (no training)")
     axes[1].set(xlabel="fraction of training speakers", ylabel="test EER %", title="data efficiency")
     axes[1].legend()
     fig.tight_layout()

@@ -30,17 +30,19 @@ trials.  Validation uses 10 fixed crops of each held-out speaker (5 enrol, 5 ver
 the lowest validation EER is "best" and its test EER is the result (test numbers are never used to choose).
 
 **CPU scale.**  One float32 GE2E step (N = 16, M = 8, T = 160, H = 128: 128 sequences of 160 steps, forward
-and backward) takes ≈ 0.37 s dense and ≈ 0.40 s joint TT d = 2, R = 2 on one core with single-threaded BLAS,
-about 10× slower with OpenBLAS threads fighting over 2 busy cores: set OPENBLAS_NUM_THREADS=1.  The defaults
-(H = 128 instead of 768, M = 8 instead of 32, 2,000 steps instead of 20,000, float32) take ≈ 12 min alone on
-a core and took 23 min with two runs sharing 2 busy cores.
+and backward) takes ≈ 0.2 s dense and ≈ 0.25 s joint TT d = 2, R = 2 on one core with single-threaded BLAS
+(H = 256: 0.56 s and 0.50 s), and up to 10× longer with OpenBLAS threads fighting over 2 busy cores, so
+``ttrnn speaker`` sets one BLAS thread (``--blas-threads``) and tunes malloc (``runtime``) first.  TT saves
+FLOPs (48k vs 172k per sample and step at H = 128) but not time: at these sizes the per-step overhead, not
+the products, dominates.  The defaults (H = 128 instead of 768, M = 8
+instead of 32, 2,000 steps instead of 20,000, float32) take 7–9 min alone on a core and took 23 min with two
+runs sharing 2 busy cores.
 """
 import argparse
 import dataclasses
 import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -59,6 +61,7 @@ from ..speech import (GE2E_GRAD_SCALE, FeatureConfig, average_windows, baseline_
                       normalize_features, pairwise_eer, sample_batch, sliding_windows, speaker_subset,
                       take_utterances)
 from ..training import fit
+from .runtime import machine_info, set_blas_threads, tune_malloc
 
 TRAIN_SPLIT, TEST_SPLIT = "train-clean-100", "test-other"
 N_MELS = 40
@@ -258,15 +261,6 @@ def write_synthetic_corpus(root, n_train=24, n_test=6, test_utterances=TEST_UTTE
     return root
 
 
-def machine():
-    """Cores, BLAS library and thread settings, NumPy and Python versions (for results files)."""
-    blas = onp.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-    threads = {v: os.environ[v] for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-               if v in os.environ}
-    return {"cores": os.cpu_count(), "blas": f"{blas.get('name')} {blas.get('version')}", "threads": threads,
-            "numpy": onp.__version__, "python": platform.python_version()}
-
-
 def train(config, data, out_dir, resume=False, progress=True):
     """Train the encoder on ``data`` (``load_data``), evaluating every ``eval_every`` steps; returns results.
 
@@ -325,7 +319,7 @@ def summarize(config, model, data, result):
     leaf_norms = steps.get("leaf_grad_norms", {})
     return {
         "config": dataclasses.asdict(config), "tag": config.tag, "command": " ".join(sys.argv),
-        "machine": machine(),
+        "machine": machine_info(),
         "sizes": {"parts": sizes["parts"], "total": sizes["total"], "total_no_bias": sizes["total_no_bias"],
                   "dense_total": sizes["dense_total"], "compression": sizes["compression"],
                   "ge2e_scalars": 2, "flops_per_step": sizes["flops_per_step"]["best"]},
@@ -378,7 +372,7 @@ examples:
   ttrnn speaker --baseline
       the no-training mean/std baseline on the test trials (needs only test-other)
   ttrnn speaker --layout joint --cores 2 --rank 2
-      train the default TT encoder (H=128, ≈15 min on one core) and print the size/EER table
+      train the default TT encoder (H=128, 2,000 steps, ≈ 10 min on a free core) and print the size/EER table
   ttrnn speaker --layout dense --steps 200 --eval-every 50 --out runs/speaker/quick-dense
   ttrnn speaker --layout joint --resume     continue the default run from its last checkpoint
 
@@ -386,8 +380,7 @@ Data: $TTRNN_DATA/librispeech-sample (or --data-dir) with train-clean-100/ and t
 speakers have one utterance each: a batch's M utterances per speaker are M random crops of it; the last 20
 training speakers are held out for validation (model selection).  Test: 10 test-other speakers, first 5
 utterances enrol, last 5 verify (50 target / 450 non-target trials).  Results are small-sample CPU-scale,
-not comparable one-to-one with the paper's full-LibriSpeech EERs.  On a shared CPU, OPENBLAS_NUM_THREADS=1
-is several times faster than the default threading.
+not comparable one-to-one with the paper's full-LibriSpeech EERs.
 """
 
 
@@ -418,6 +411,8 @@ def add_arguments(parser):
     arg("--out", default=None, help="run directory (default runs/speaker/<tag>)")
     arg("--resume", action="store_true", help="continue from the run directory's last checkpoint")
     arg("--baseline", action="store_true", help="only the no-training baseline on the test trials")
+    arg("--blas-threads", type=int, default=1, metavar="N",
+        help="OpenBLAS threads (default 1: at these matrix sizes more threads only wait on each other)")
     arg("--json", action="store_true", help="print the results as JSON (no progress output)")
 
 
@@ -429,6 +424,10 @@ def config_from_args(args):
 
 def run(args):
     """``ttrnn speaker``: the baseline alone, or train + evaluate + table (or JSON)."""
+    tune_malloc()
+    if not set_blas_threads(args.blas_threads):
+        print(f"ttrnn speaker: note: could not set the BLAS threads to {args.blas_threads} (not OpenBLAS?)",
+              file=sys.stderr)
     if args.baseline:
         test_raw, dropped = load_split(TEST_SPLIT, args.data_dir, cache_dir=args.cache_dir)
         test_raw = take_utterances(test_raw, TEST_UTTERANCES)
