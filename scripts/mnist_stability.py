@@ -26,7 +26,6 @@ with the same settings is not retrained, an interrupted one continues from its `
     python scripts/mnist_stability.py --data mini --hidden 16 --epochs 1 --lrs 1e-3 1e-2   # seconds
 """
 import argparse
-import dataclasses
 import json
 import shlex
 import sys
@@ -77,10 +76,6 @@ def train_run(config, root, data_dir=None, stream=None):
     """Train one run into ``run_dir`` (or return its stored results); returns the results dict."""
     out = run_dir(root, config)
     stored = out / "results.json"
-    if stored.exists():
-        results = json.loads(stored.read_text())
-        if results["status"] == "diverged" and results["config"] == jsonable(dataclasses.asdict(config)):
-            return results
     resume = stored.exists() or (out / "last.json").exists()
     out.mkdir(parents=True, exist_ok=True)
     command = f"ttrnn mnist {' '.join(_cli_flags(config))} --out {out}"

@@ -19,7 +19,6 @@ Resumable: a run whose results.json holds the same settings is skipped (also whe
     python scripts/mnist_sweep.py --report-only
 """
 import argparse
-import dataclasses
 import json
 import multiprocessing
 import shlex
@@ -27,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-from ttrnn_np.checkpoint import jsonable
 from ttrnn_np.experiments.mnist import run_experiment
 from ttrnn_np.experiments.mnist_cli import add_arguments, config_from_args
 from ttrnn_np.experiments.report import load_results, markdown_table, plot_error_vs_params, write_csv
@@ -88,10 +86,6 @@ def _train(config, args, argv, root, quiet):
         set_blas_threads(args.blas_threads)
     out = root / config.name
     stored = out / "results.json"
-    if stored.exists():
-        results = json.loads(stored.read_text())
-        if results["status"] == "diverged" and results["config"] == jsonable(dataclasses.asdict(config)):
-            return "skipped (diverged before, same settings)"
     resume = stored.exists() or (out / "last.json").exists()
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "log.txt", "a") as log:

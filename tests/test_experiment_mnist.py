@@ -86,7 +86,7 @@ def test_resume_of_a_complete_run_returns_its_results(tmp_path, capsys):
     assert cli(argv) == 0
     first = results_of(tmp_path)
     assert cli(argv + ["--resume"]) == 0
-    assert "already complete" in capsys.readouterr().out and results_of(tmp_path) == first
+    assert "already finished, complete" in capsys.readouterr().out and results_of(tmp_path) == first
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
@@ -104,6 +104,9 @@ def test_divergence_stops_clearly_and_keeps_the_last_good_checkpoint(tmp_path, c
     assert r["epochs_run"] == 1 and r["best"]["epoch"] == 0 and r["test"]["accuracy"] > 0
     _, _, meta = load_checkpoint(tmp_path / "last")
     assert meta["epoch"] == 1 and all(np.isfinite(meta["history"]["steps"]["loss"]))
+    # resuming a diverged run with the same settings returns its results instead of diverging again
+    assert cli(argv + ["--resume"]) == 1
+    assert "already finished, diverged" in capsys.readouterr().out and results_of(tmp_path) == r
 
 
 def test_json_output_goes_to_stdout_and_text_to_stderr(capsys):

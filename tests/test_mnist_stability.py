@@ -1,4 +1,5 @@
 """scripts/mnist_stability.py on the shipped mini subset with tiny models: configs, records, plots, resumability."""
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -129,7 +130,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     options = stability.parse_args(TINY)
     configs = stability.sweep_configs(options)
     stability.train_run(configs["tt", 1e-2], tmp_path)
-    other = stability.dataclasses.replace(configs["tt", 1e-2], seed=5)
+    other = dataclasses.replace(configs["tt", 1e-2], seed=5)
     (stability.run_dir(tmp_path, other) / "results.json").unlink()
     with pytest.raises(ValueError, match="other settings"):
         stability.train_run(other, tmp_path)

@@ -193,7 +193,10 @@ def _checked_settings(config):
 
 
 def _prepare_out(out, resume, config):
-    """Check the run directory; return stored results when resuming a run that is already complete."""
+    """Check the run directory; return stored results when resuming a run that has already finished.
+
+    Finished means complete or diverged: a diverged run resumed with the same settings would replay the same
+    batches from its last good checkpoint and diverge again, so it is not retrained either."""
     if out is None:
         if resume:
             raise ValueError("resume needs a run directory: pass --out DIR (the directory of the run to continue)")
@@ -212,7 +215,8 @@ def _prepare_out(out, resume, config):
     if resume and results_path.exists():
         with open(results_path) as f:
             stored = json.load(f)
-        if stored.get("status") == "complete" and stored.get("config") == jsonable(dataclasses.asdict(config)):
+        finished = stored.get("status") in ("complete", "diverged")
+        if finished and stored.get("config") == jsonable(dataclasses.asdict(config)):
             return stored
     os.makedirs(out, exist_ok=True)
     return None
@@ -233,8 +237,8 @@ def run_experiment(config, out=None, resume=False, data_dir=None, download=False
                    command=None):
     """Train, select on validation, test once; write ``out``/results.json (if ``out``) and return the results.
 
-    Checkpoints ``best`` and ``last`` go to ``out``.  ``resume`` continues from ``out``/last (a complete run
-    with the same config is not retrained: its stored results are returned).  On a non-finite loss or
+    Checkpoints ``best`` and ``last`` go to ``out``.  ``resume`` continues from ``out``/last (a finished run,
+    complete or diverged, with the same config is not retrained: its stored results are returned).  On a non-finite loss or
     gradient the run stops, the checkpoints of the last good epoch stay, the best-val parameters so far are
     tested, and the results say ``"status": "diverged"``.  Text goes to ``stream`` (default stdout);
     ``progress=False`` drops the bar (stderr), not the epoch lines.
@@ -243,7 +247,8 @@ def run_experiment(config, out=None, resume=False, data_dir=None, download=False
     stored = _prepare_out(out, resume, config)
     model = build_model(config)
     if stored is not None:
-        print(f"{out}: this run is already complete (results in {Path(out) / RESULTS_FILE})", file=stream)
+        print(f"{out}: this run has already finished, {stored['status']} (results in {Path(out) / RESULTS_FILE})",
+              file=stream)
         return stored
     wall_start, started = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S")
     splits = prepare_data(config, data_dir, download)
