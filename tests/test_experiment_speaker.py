@@ -1,4 +1,4 @@
-"""Tests for ttrnn_np.experiments.speaker: GE2E training, the EER evaluation path, resume, the command line."""
+"""Tests for ttrnn_np.experiments.speaker (GE2E training, the EER evaluation path, resume) and speaker_cli."""
 import argparse
 import importlib.util
 import json
@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttrnn_np.checkpoint import load_checkpoint
+from ttrnn_np.cli import main as ttrnn_main
 from ttrnn_np.experiments import speaker as sv
+from ttrnn_np.experiments import speaker_cli
 from ttrnn_np.rnn import forward
-from ttrnn_np.speech import eer, embed_utterance, ge2e_loss, list_speakers
+from ttrnn_np.speech import eer, embed_utterance, ge2e_loss, list_speakers, write_synthetic_corpus
 
 pytest.importorskip("soundfile")
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +29,7 @@ TINY = dict(layout="joint", hidden=8, embed_dim=8, speakers_per_batch=3, utteran
 def corpus(tmp_path_factory):
     """A fake 9-training-speaker / 3-test-speaker corpus and a cache folder of its own."""
     root = tmp_path_factory.mktemp("corpus")
-    sv.write_synthetic_corpus(root / "sample", n_train=9, n_test=3, seconds=2.5, seed=1)
+    write_synthetic_corpus(root / "sample", n_train=9, n_test=3, seconds=2.5, seed=1)
     return root
 
 
@@ -193,7 +195,7 @@ def test_results_file_and_table(data, tmp_path):
                                "target_trials": 15, "nontarget_trials": 30}
     s = results["sizes"]
     assert s["total"] == sum(s["parts"].values()) and s["dense_total"] == 4 * 8 * (40 + 8) + 4 * 8 + 8 * 8 + 8
-    table = sv.results_table(results)
+    table = speaker_cli.results_table(results)
     assert f"{s['total']:,}" in table and "test EER" in table and "baseline" in table
 
 
@@ -216,7 +218,7 @@ def test_too_many_speakers_per_batch(data, tmp_path):
 
 
 def run_cli(argv, capsys):
-    code = sv.run(sv.build_parser().parse_args(argv))
+    code = speaker_cli.run(speaker_cli.build_parser().parse_args(argv))
     return code, capsys.readouterr().out
 
 
@@ -241,6 +243,16 @@ def test_cli_training_run_writes_results(corpus, tmp_path, capsys):
     assert (tmp_path / "run" / "results.json").is_file()
     code, out = run_cli(argv + ["--resume"], capsys)
     assert code == 0 and "test EER" in out and str(tmp_path / "run" / "results.json") in out
+
+
+def test_ttrnn_speaker_subcommand_runs_speaker_cli(corpus, tmp_path, capsys):
+    data = ["--data-dir", str(corpus / "sample"), "--cache-dir", str(corpus / "cache")]
+    assert ttrnn_main(["speaker", "--baseline", "--json"] + data) == 0
+    assert json.loads(capsys.readouterr().out)["speakers"] == 3
+    assert ttrnn_main(["speaker", "--steps", "0"] + data) == 2
+    assert "steps must be a positive integer" in capsys.readouterr().err
+    assert ttrnn_main(["speaker", "--baseline", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert "LibriSpeech data directory not found" in capsys.readouterr().err
 
 
 def test_cli_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
@@ -279,7 +291,7 @@ def test_sweep_runs_resumes_and_writes_its_tables(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("speaker_sweep", ROOT / "scripts" / "speaker_sweep.py")
     sweep = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sweep)
-    sv.write_synthetic_corpus(tmp_path / "sample", n_train=13, n_test=3, seconds=2.0, seed=2)
+    write_synthetic_corpus(tmp_path / "sample", n_train=13, n_test=3, seconds=2.0, seed=2)
     argv = ["--only", "efficiency", "--data-dir", str(tmp_path / "sample"), "--cache-dir", str(tmp_path / "cache"),
             "--val-speakers", "3", "--hidden", "8", "--steps", "2", "--eval-every", "2", "-N", "2", "-M", "2",
             "--frames", "20", "--out", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")]

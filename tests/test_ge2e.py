@@ -84,6 +84,29 @@ def test_gradients_match_finite_differences(N, M, D, seed):
 
 
 @settings(max_examples=30, deadline=None)
+@given(**shapes, w=st.floats(0.1, 20.0), b=st.floats(-10.0, 10.0))
+def test_b_cancels_in_the_softmax_loss(N, M, D, seed, w, b):
+    # b shifts every logit of a row (j, i) by the same amount, so it cancels in log-softmax: ∂L/∂b = 0 and
+    # L does not depend on b; ∂L/∂w = (1/NM) Σ_{j,i} (Σ_k softmax_k(w·cos[j,i,:]) cos[j,i,k] − cos[j,i,j])
+    E = np.random.default_rng(seed).normal(size=(N, M, D))  # (N, M, D), not normalised
+    dw, db = grad(ge2e_loss, (1, 2))(E, w, b)
+    assert abs(db) <= 1e-14
+    assert ge2e_loss(E, w, b + 3.0) == pytest.approx(ge2e_loss(E, w, b), abs=1e-12)
+    cos = loop_similarity(E, 1.0, 0.0)  # (N, M, N)
+    p = np.exp(w * cos - (w * cos).max(axis=-1, keepdims=True))  # (N, M, N)
+    p = p / p.sum(axis=-1, keepdims=True)  # (N, M, N)
+    expected_dw = np.mean(np.sum(p * cos, axis=-1) - np.einsum("jij->ji", cos))
+    assert dw == pytest.approx(expected_dw, rel=1e-8, abs=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_only_w_gets_a_gradient_at_the_initial_values(seed):
+    E = np.random.default_rng(seed).normal(size=(4, 3, 8))  # (N, M, D) random embeddings
+    dw, db = grad(ge2e_loss, (1, 2))(E, 10.0, -5.0)
+    assert abs(db) <= 1e-14 and abs(dw) > 1e-3
+
+
+@settings(max_examples=30, deadline=None)
 @given(N=st.integers(2, 5), M=st.integers(2, 5), D=st.integers(8, 16), seed=st.integers(0, 2**16))
 def test_loss_decreases_as_embeddings_move_to_their_centroids(N, M, D, seed):
     # speakers as random directions plus utterance noise (the regime of a working encoder; with arbitrary

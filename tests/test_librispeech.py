@@ -188,7 +188,7 @@ def test_sample_batch_crops_contiguous_frames_of_distinct_speakers(n_speakers, n
                                                                    distinct):
     features = coded_features({s: [20, 25, 30, 40, 21] for s in range(1, 5)})
     batch = sample_batch(features, n_speakers, n_utterances, n_frames, np.random.default_rng(seed), distinct)
-    assert batch.shape == (n_speakers, n_utterances, n_frames, 3) and batch.dtype == np.float64
+    assert batch.shape == (n_speakers, n_utterances, n_frames, 3) and batch.dtype == np.float32
     speakers = batch[:, :, 0, 0] // 100000
     assert len(set(speakers[:, 0])) == n_speakers and np.all(speakers == speakers[:, :1])
     np.testing.assert_array_equal(np.diff(batch[..., 0], axis=2), 1.0)
@@ -204,6 +204,15 @@ def test_sample_batch_one_long_utterance_gives_many_crops():
     batch = sample_batch(features, 5, 8, 160, np.random.default_rng(0))
     assert np.all(batch[:, :, 0, 0] % 100000 // 1000 == 0)
     assert len(np.unique(batch[:, :, 0, 0])) > 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sample_batch_keeps_the_features_dtype(dtype):
+    features = {s: [u.astype(dtype) for u in utts] for s, utts in coded_features({1: [30], 2: [40]}).items()}
+    batch = sample_batch(features, 2, 3, 10, np.random.default_rng(0))
+    assert batch.dtype == dtype
+    again = sample_batch(coded_features({1: [30], 2: [40]}), 2, 3, 10, np.random.default_rng(0))  # float32
+    np.testing.assert_array_equal(batch, again)
 
 
 def test_sample_batch_errors():

@@ -16,7 +16,7 @@ SUBCOMMANDS = {
     "cost": ("ttrnn_np.cli", "Parameters, compression and FLOPs of any cell/layout/size, without training"),
     "mnist": ("ttrnn_np.experiments.mnist_cli",
               "Train and evaluate one LSTM/GRU on sequential MNIST (row, pixel, permuted pixel)"),
-    "speaker": ("ttrnn_np.experiments.speaker",
+    "speaker": ("ttrnn_np.experiments.speaker_cli",
                 "Train and evaluate a speaker encoder (GE2E) on LibriSpeech speakers; report the EER"),
     "bench": ("ttrnn_np.experiments.bench_cli", "Run a benchmark script (TT product, LSTM step, memory)"),
 }

@@ -47,10 +47,11 @@ import numpy as np
 
 from ttrnn_np.checkpoint import load_checkpoint
 from ttrnn_np.experiments import speaker as sv
+from ttrnn_np.experiments.speaker_cli import results_table
 from ttrnn_np.shapes import auto_shape
 from ttrnn_np.sizes import size_story
 from ttrnn_np.speech import (eer, features_from_waveform, ge2e_loss, list_speakers, mel_filterbank, read_audio,
-                             roc_points, sample_batch, similarity_matrix, stft, trim_silence)
+                             roc_points, sample_batch, similarity_matrix, stft, trim_silence, write_synthetic_corpus)
 
 FAST = os.environ.get("TTRNN_FAST") == "1"
 SAMPLE = Path(os.environ["TTRNN_DATA"]) / "librispeech-sample" if os.environ.get("TTRNN_DATA") else None
@@ -59,7 +60,7 @@ if SYNTHETIC and not FAST:
     raise FileNotFoundError("this notebook needs the LibriSpeech sample: set TTRNN_DATA so that "
                             "$TTRNN_DATA/librispeech-sample exists (or run it with TTRNN_FAST=1 on synthetic data)")
 if SYNTHETIC:
-    SAMPLE = sv.write_synthetic_corpus(Path(tempfile.mkdtemp()) / "synthetic", n_train=24, n_test=6, seed=0)
+    SAMPLE = write_synthetic_corpus(Path(tempfile.mkdtemp()) / "synthetic", n_train=24, n_test=6, seed=0)
     print("SYNTHETIC DATA (no $TTRNN_DATA): fake buzzing 'speakers', for running the code only")
 print("data:", SAMPLE)
 
@@ -154,7 +155,7 @@ print(f"untrained: GE2E loss {ge2e_loss(E0, 10.0, -5.0):.3f} (all cosines equal 
 # %%
 run_dir = Path(tempfile.mkdtemp()) / "tutorial-run"
 results = sv.train(config, data, run_dir, progress=not FAST)
-print(sv.results_table(results))
+print(results_table(results))
 loss = results["history"]["loss"]
 assert np.mean(loss[-10:]) < np.mean(loss[:10]), "the GE2E loss should go down"
 

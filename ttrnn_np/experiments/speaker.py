@@ -13,7 +13,8 @@ The scalars w, b live in the parameter pytree, {"encoder": …, "ge2e": {"w", "b
 multiplied by 0.01 inside the loss (an identity with a scaled VJP), so the scaling happens before global-norm
 clipping (clip 3) as in the reference.  Adam is invariant to a constant gradient scale (m/√v), so under Adam
 the ×0.01 mainly keeps w, b out of the clipped norm; we follow the paper anyway.  b adds the same constant to
-every logit of the softmax over k, so ∂L/∂b = 0 and b stays at −5: only w (the softmax temperature) learns.
+every logit of the softmax over k, so ∂L/∂b = 0 and b stays at −5: only w (the softmax temperature) learns
+(see ``speech.ge2e``).
 
 **Data** (the shared LibriSpeech sample).  train-clean-100 has 251 speakers with ONE long utterance each, so
 the M "utterances" of a speaker in a batch are M random crops of that one recording (``sample_batch`` draws
@@ -34,11 +35,12 @@ and backward) takes ≈ 0.2 s dense and ≈ 0.25 s joint TT d = 2, R = 2 on one 
 (H = 256: 0.56 s and 0.50 s), and up to 10× longer with OpenBLAS threads fighting over 2 busy cores, so
 ``ttrnn speaker`` sets one BLAS thread (``--blas-threads``) and tunes malloc (``runtime``) first.  TT saves
 FLOPs (48k vs 172k per sample and step at H = 128) but not time: at these sizes the per-step overhead, not
-the products, dominates.  The defaults (H = 128 instead of 768, M = 8
-instead of 32, 2,000 steps instead of 20,000, float32) take 7–9 min alone on a core and took 23 min with two
-runs sharing 2 busy cores.
+the products, dominates.  The defaults (H = 128 instead of 768, M = 8 instead of 32, 2,000 steps instead of
+20,000, float32) take 7–9 min alone on a core and took 23 min with two runs sharing 2 busy cores.
+
+The command line (``ttrnn speaker``: options, the end-of-run table) is ``speaker_cli``; the fake corpus for
+tests and the tutorial is ``speech.synthetic``.
 """
-import argparse
 import dataclasses
 import json
 import math
@@ -56,14 +58,13 @@ from ..cells import LAYOUTS, CellConfig, check_dtype, check_positive_int
 from ..heads import HeadConfig
 from ..rnn import ModelConfig, forward, init_model
 from ..sizes import model_sizes
-from ..speech import (GE2E_GRAD_SCALE, FeatureConfig, average_windows, baseline_eer, eer, enrolment_eer,
-                      feature_stats, ge2e_loss, ge2e_similarity, init_ge2e_params, load_split,
+from ..speech import (GE2E_GRAD_SCALE, TEST_SPLIT, TRAIN_SPLIT, FeatureConfig, average_windows, baseline_eer, eer,
+                      enrolment_eer, feature_stats, ge2e_loss, ge2e_similarity, init_ge2e_params, load_split,
                       normalize_features, pairwise_eer, sample_batch, sliding_windows, speaker_subset,
                       take_utterances)
 from ..training import fit
-from .runtime import machine_info, set_blas_threads, tune_malloc
+from .runtime import machine_info
 
-TRAIN_SPLIT, TEST_SPLIT = "train-clean-100", "test-other"
 N_MELS = 40
 EVAL_FRAMES, EVAL_OVERLAP = 160, 0.5
 TEST_UTTERANCES, N_ENROL = 10, 5
@@ -219,46 +220,12 @@ def baselines(test_raw, n_enrol=N_ENROL):
             "raw": baseline_eer(test_raw, n_enrol, normalize=False)[0]}
 
 
-def _synthetic_voice(f0, formants, seconds, rng, sample_rate=16000):
-    """A buzz at pitch f0 (Hz, ±3 % slow jitter) through two resonances, with a syllable-like envelope.  (L,)"""
-    t = onp.arange(int(seconds * sample_rate)) / sample_rate  # (L,)
-    pitch = f0 * (1.0 + 0.03 * onp.sin(2 * onp.pi * rng.uniform(0.5, 2.0) * t + rng.uniform(0, 2 * onp.pi)))  # (L,)
-    phase = 2 * onp.pi * onp.cumsum(pitch) / sample_rate  # (L,)
-    k = onp.arange(1, int(7000 // f0) + 1)  # (K,) harmonics below 7 kHz
-    gain = sum(onp.exp(-0.5 * ((k * f0 - F) / 150.0) ** 2) for F in formants) + 0.05  # (K,)
-    x = onp.sin(onp.outer(phase, k)) @ gain  # (L,)
-    envelope = 0.2 + 0.8 * onp.abs(onp.sin(onp.pi * rng.uniform(3.0, 6.0) * t + rng.uniform(0, onp.pi)))  # (L,)
-    x = x * envelope + 0.02 * gain.sum() * rng.standard_normal(t.shape)  # (L,)
-    return 0.5 * x / onp.abs(x).max()  # (L,)
-
-
-def write_synthetic_corpus(root, n_train=24, n_test=6, test_utterances=TEST_UTTERANCES, seconds=3.0, seed=0):
-    """Write a tiny FAKE speech corpus (16-bit WAV, 16 kHz) in the sample's layout; returns ``root``.
-
-    NOT SPEECH: speaker s is a harmonic buzz with its own pitch f0_s (log-uniform 80–320 Hz) and two
-    resonances ("formants") F1_s ∈ [300, 900], F2_s ∈ [1000, 2800] Hz; every utterance (``seconds`` to 1.4 ×
-    ``seconds`` long) draws its own jitter, envelope and noise.  For tests, and for running the tutorial where
-    the real sample is absent.  Utterances of ≥ 2 s keep at least the 160 frames a window needs.
-    ``root/train-clean-100/S/C/S-C-0000.wav`` (one utterance per training speaker, like the sample) and
-    ``root/test-other/S/C/S-C-UUUU.wav`` (``test_utterances`` each).
-    """
-    import wave
-    rng = onp.random.default_rng(seed)
-    root = Path(root)
-    for split, first, count, utterances in ((TRAIN_SPLIT, 1000, n_train, 1),
-                                            (TEST_SPLIT, 9000, n_test, test_utterances)):
-        for speaker in range(first, first + count):
-            f0, F1, F2 = onp.exp(rng.uniform(onp.log(80), onp.log(320))), rng.uniform(300, 900), rng.uniform(1000, 2800)
-            folder = root / split / str(speaker) / "1"
-            folder.mkdir(parents=True, exist_ok=True)
-            for u in range(utterances):
-                x = _synthetic_voice(f0, (F1, F2), seconds * rng.uniform(1.0, 1.4), rng)  # (L,)
-                with wave.open(str(folder / f"{speaker}-1-{u:04d}.wav"), "wb") as f:
-                    f.setnchannels(1)
-                    f.setsampwidth(2)
-                    f.setframerate(16000)
-                    f.writeframes((x * 32767).astype("<i2").tobytes())
-    return root
+def baseline_on_test_split(root=None, feature_config=FeatureConfig(), cache_dir=None):
+    """``baselines`` from the test split alone (no training data needed), with the trial counts."""
+    test_raw, dropped = load_split(TEST_SPLIT, root, feature_config, cache_dir)
+    test_raw = take_utterances(test_raw, TEST_UTTERANCES)
+    return {**baselines(test_raw, N_ENROL), "speakers": len(test_raw), "dropped": len(dropped),
+            "target_trials": len(test_raw) * (TEST_UTTERANCES - N_ENROL)}
 
 
 def train(config, data, out_dir, resume=False, progress=True):
@@ -337,123 +304,3 @@ def summarize(config, model, data, result):
         "history": {"evals": evals, "loss": steps["loss"], "grad_norm": steps["grad_norm"],
                     "ge2e_grad_norm": {k: leaf_norms.get(f"ge2e/{k}", []) for k in ("w", "b")}},
     }
-
-
-def _pct(x):
-    return "-" if x is None else f"{100 * x:.2f} %"
-
-
-def results_table(results):
-    """A readable summary of one run: parameters by part, compression, EERs, baseline, time."""
-    c, s, best = results["config"], results["sizes"], results["best"]
-    shape = "dense" if c["layout"] == "dense" else f"{c['layout']} TT, d = {c['cores']}, R = {c['rank']}"
-    p = s["parts"]
-    lines = [
-        f"speaker verification, small-sample CPU-scale run ({results['data']['train_speakers']} training "
-        f"speakers, 1 utterance each; {results['data']['test_speakers']} test speakers × 5 enrol + 5 verify)",
-        f"encoder: LSTM {shape}, I = 40 → H = {c['hidden']}, {SpeakerConfig(**c).head_layout} head → "
-        f"D = {c['embed_dim']}; batch {c['speakers_per_batch']} × {c['utterances_per_speaker']} × "
-        f"{c['frames']} frames, {results['steps']} steps, lr {c['lr']:g}, {c['dtype']}",
-        f"{'W_x':>10}{'W_h':>10}{'bias':>8}{'head W':>9}{'head b':>8}{'total':>10}{'dense':>11}{'compress':>10}",
-        f"{p['W_x']:>10,}{p['W_h']:>10,}{p['bias']:>8,}{p['head_W']:>9,}{p['head_b']:>8,}{s['total']:>10,}"
-        f"{s['dense_total']:>11,}{s['compression']:>9.1f}×   (+2 GE2E scalars w, b)",
-        f"test EER {_pct(best.get('test_eer'))} (checkpoint of step {best.get('step')}, chosen by validation EER "
-        f"{_pct(best.get('val_eer'))}); pairwise EER {_pct(best.get('test_pairwise_eer'))}",
-        f"no-training baseline on the same trials: {_pct(results['baseline']['normalised'])} (normalised mean/std "
-        f"of log-mel), {_pct(results['baseline']['raw'])} (raw)",
-        f"train time {results['train_time_s']:.0f} s ({results['steps_per_s'] or 0:.2f} steps/s), "
-        f"evaluation {results['eval_time_s']:.0f} s",
-    ]
-    return "\n".join(lines)
-
-
-EPILOG = """\
-examples:
-  ttrnn speaker --baseline
-      the no-training mean/std baseline on the test trials (needs only test-other)
-  ttrnn speaker --layout joint --cores 2 --rank 2
-      train the default TT encoder (H=128, 2,000 steps, ≈ 10 min on a free core) and print the size/EER table
-  ttrnn speaker --layout dense --steps 200 --eval-every 50 --out runs/speaker/quick-dense
-  ttrnn speaker --layout joint --resume     continue the default run from its last checkpoint
-
-Data: $TTRNN_DATA/librispeech-sample (or --data-dir) with train-clean-100/ and test-other/.  The 251 training
-speakers have one utterance each: a batch's M utterances per speaker are M random crops of it; the last 20
-training speakers are held out for validation (model selection).  Test: 10 test-other speakers, first 5
-utterances enrol, last 5 verify (50 target / 450 non-target trials).  Results are small-sample CPU-scale,
-not comparable one-to-one with the paper's full-LibriSpeech EERs.
-"""
-
-
-def add_arguments(parser):
-    """Options of ``ttrnn speaker``."""
-    d = SpeakerConfig()
-    arg = parser.add_argument
-    arg("--layout", choices=LAYOUTS, default=d.layout, help=f"cell weight layout (default {d.layout})")
-    arg("--cores", "-d", type=int, default=d.cores, help=f"TT factor cores d (default {d.cores})")
-    arg("--rank", "-R", type=int, default=d.rank, help=f"TT rank R (default {d.rank})")
-    arg("--hidden", "-H", type=int, default=d.hidden, help=f"hidden units H (default {d.hidden}; paper 768)")
-    arg("--embed-dim", type=int, default=d.embed_dim, help=f"d-vector size D (default {d.embed_dim})")
-    arg("--head", choices=("dense", "tt"), default=None, help="embedding head (default: tt for TT layouts)")
-    arg("--speakers-per-batch", "-N", type=int, default=d.speakers_per_batch, help="GE2E N (default 16)")
-    arg("--utterances-per-speaker", "-M", type=int, default=d.utterances_per_speaker,
-        help="GE2E M crops per speaker (default 8; paper 32)")
-    arg("--frames", type=int, default=d.frames, help="frames per training crop T (default 160)")
-    arg("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps}; paper 20,000)")
-    arg("--lr", type=float, default=d.lr, help="Adam learning rate (default 1e-3)")
-    arg("--clip", type=float, default=d.clip, help="global gradient-norm clip (default 3)")
-    arg("--eval-every", type=int, default=d.eval_every, help=f"steps between evaluations (default {d.eval_every})")
-    arg("--seed", type=int, default=d.seed, help="seed of initialisation and batches (default 11)")
-    arg("--fraction", type=float, default=d.fraction, help="fraction of training speakers used (default 1)")
-    arg("--val-speakers", type=int, default=d.val_speakers, help="held-out validation speakers (default 20)")
-    arg("--dtype", choices=("float32", "float64"), default=d.dtype, help="parameter dtype (default float32)")
-    arg("--data-dir", default=None, help="the LibriSpeech sample (default $TTRNN_DATA/librispeech-sample)")
-    arg("--cache-dir", default=None, help="feature cache (default $TTRNN_CACHE or ~/.cache/ttrnn_np)")
-    arg("--out", default=None, help="run directory (default runs/speaker/<tag>)")
-    arg("--resume", action="store_true", help="continue from the run directory's last checkpoint")
-    arg("--baseline", action="store_true", help="only the no-training baseline on the test trials")
-    arg("--blas-threads", type=int, default=1, metavar="N",
-        help="OpenBLAS threads (default 1: at these matrix sizes more threads only wait on each other)")
-    arg("--json", action="store_true", help="print the results as JSON (no progress output)")
-
-
-def config_from_args(args):
-    """A SpeakerConfig from parsed ``ttrnn speaker`` options."""
-    names = {f.name for f in dataclasses.fields(SpeakerConfig)}
-    return SpeakerConfig(**{k: v for k, v in vars(args).items() if k in names})
-
-
-def run(args):
-    """``ttrnn speaker``: the baseline alone, or train + evaluate + table (or JSON)."""
-    tune_malloc()
-    if not set_blas_threads(args.blas_threads):
-        print(f"ttrnn speaker: note: could not set the BLAS threads to {args.blas_threads} (not OpenBLAS?)",
-              file=sys.stderr)
-    if args.baseline:
-        test_raw, dropped = load_split(TEST_SPLIT, args.data_dir, cache_dir=args.cache_dir)
-        test_raw = take_utterances(test_raw, TEST_UTTERANCES)
-        out = {**baselines(test_raw), "speakers": len(test_raw), "dropped": len(dropped),
-               "target_trials": len(test_raw) * (TEST_UTTERANCES - N_ENROL)}
-        print(json.dumps(out, indent=1) if args.json else
-              f"no-training baseline EER on {out['speakers']} test speakers × 5 enrol + 5 verify: "
-              f"{_pct(out['normalised'])} (normalised mean/std of log-mel), {_pct(out['raw'])} (raw)")
-        return 0
-    config = config_from_args(args)
-    data = load_data(args.data_dir, config.fraction, config.val_speakers, cache_dir=args.cache_dir,
-                     progress=not args.json)
-    out_dir = args.out or os.path.join("runs", "speaker", config.tag)
-    results = train(config, data, out_dir, resume=args.resume, progress=not args.json)
-    print(json.dumps({k: v for k, v in results.items() if k != "history"}, indent=1) if args.json else
-          results_table(results) + f"\nresults: {os.path.join(out_dir, 'results.json')}")
-    return 0
-
-
-def build_parser():
-    """A stand-alone parser for ``python -m ttrnn_np.experiments.speaker`` (same options as ``ttrnn speaker``)."""
-    parser = argparse.ArgumentParser(prog="ttrnn speaker", epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return parser
-
-
-if __name__ == "__main__":
-    sys.exit(run(build_parser().parse_args()))

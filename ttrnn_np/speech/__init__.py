@@ -6,6 +6,7 @@
 - ``ge2e``: the GE2E softmax loss (autograd-differentiable) and its similarity matrix.
 - ``eer``: exact equal error rate, enrolment and pairwise protocols, sliding-window utterance embeddings.
 - ``baseline``: a no-training mean/std-of-log-mel embedding, the floor a trained encoder must beat.
+- ``synthetic``: a tiny FAKE corpus (buzzing tones per speaker) in the sample's layout, for tests and tutorials.
 
 Pipeline:
     training: file ─read_audio─▶ x (L,) ─features_from_waveform─▶ S (T, 40) ─sample_batch─▶ (N, M, T, 40)
@@ -20,8 +21,10 @@ from .features import (FeatureConfig, feature_stats, features_from_waveform, mel
                        n_frames, normalize_features, stft, trim_silence)
 from .ge2e import (GE2E_GRAD_SCALE, ge2e_accuracy, ge2e_loss, ge2e_similarity, init_ge2e_params,
                    scale_ge2e_grads, similarity_matrix)
-from .librispeech import (MIN_FRAMES, compute_features, librispeech_root, list_speakers, load_features,
-                          load_split, sample_batch, speaker_features, speaker_subset, take_utterances)
+from .librispeech import (MIN_FRAMES, TEST_SPLIT, TRAIN_SPLIT, compute_features, librispeech_root, list_speakers,
+                          load_features, load_split, sample_batch, speaker_features, speaker_subset,
+                          take_utterances)
+from .synthetic import write_synthetic_corpus
 
 __all__ = [
     "SAMPLE_RATE", "dbfs", "normalize_volume", "read_audio", "resample", "to_mono",
@@ -32,6 +35,7 @@ __all__ = [
     "n_frames", "normalize_features", "stft", "trim_silence",
     "GE2E_GRAD_SCALE", "ge2e_accuracy", "ge2e_loss", "ge2e_similarity", "init_ge2e_params",
     "scale_ge2e_grads", "similarity_matrix",
-    "MIN_FRAMES", "compute_features", "librispeech_root", "list_speakers", "load_features", "load_split",
-    "sample_batch", "speaker_features", "speaker_subset", "take_utterances",
+    "MIN_FRAMES", "TEST_SPLIT", "TRAIN_SPLIT", "compute_features", "librispeech_root", "list_speakers",
+    "load_features", "load_split", "sample_batch", "speaker_features", "speaker_subset", "take_utterances",
+    "write_synthetic_corpus",
 ]

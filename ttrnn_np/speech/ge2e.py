@@ -24,6 +24,16 @@ zero; in practice w grows from its initial value 10 during training and the clam
 Initial values w = 10, b = −5 (``init_ge2e_params``).  The paper multiplies the gradients of w and b by
 0.01 (``scale_ge2e_grads``) so these two scalars move slowly compared with the network.
 
+**b cancels in the softmax loss.**  b adds the same constant to every S[j, i, k] of a row (j, i), and
+log Σ_k exp(S[j, i, k]) − S[j, i, j] does not change when every S[j, i, k] moves by the same amount, so
+
+    ∂L/∂b = (1/NM) Σ_{j,i} ( −1 + Σ_k softmax_k(S[j, i, :]) ) = 0          exactly, for every E, w, b.
+
+Training never moves b (it stays at −5 up to rounding); only w, the softmax's inverse temperature, learns.
+b matters only in GE2E's other loss, the contrast loss 1 − σ(S[j, i, j]) + max_{k≠j} σ(S[j, i, k]), whose
+sigmoids are not shift-invariant (not implemented here: the paper uses the softmax loss).  We keep b because
+GE2E and the paper define the similarity with it, and ``similarity_matrix`` shows S as the loss sees it.
+
 Everything is vectorised over speakers and utterances (``autograd.numpy``, differentiable in E, w, b).
 """
 import autograd.numpy as np

@@ -17,9 +17,10 @@ are written to a temporary name and renamed (atomic), and features are stored as
 
 **GE2E batches.**  ``sample_batch`` draws N distinct speakers and M fixed-length crops per speaker:
 each crop picks one of the speaker's utterances at random and a random start frame in it, giving a
-(N, M, T, n_mels) array.  By default utterances are drawn *with* replacement, so with one long utterance
-per training speaker (the shared sample) the M "utterances" of a speaker are M random crops of the same
-recording; ``distinct=True`` asks for M different utterances per speaker (the paper's full-data setting).
+(N, M, T, n_mels) array in the features' own dtype (float32 from the cache; no copy to float64).  By
+default utterances are drawn *with* replacement, so with one long utterance per training speaker (the
+shared sample) the M "utterances" of a speaker are M random crops of the same recording;
+``distinct=True`` asks for M different utterances per speaker (the paper's full-data setting).
 """
 import hashlib
 import json
@@ -37,6 +38,7 @@ from .features import FeatureConfig, features_from_waveform
 
 MIN_FRAMES = 160
 SAMPLE_DIR_NAME = "librispeech-sample"
+TRAIN_SPLIT, TEST_SPLIT = "train-clean-100", "test-other"  # the shared sample's splits
 AUDIO_SUFFIXES = (".flac", ".wav")
 _UTTERANCE_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)$")
 
@@ -204,11 +206,12 @@ def load_split(split, root=None, config=FeatureConfig(), cache_dir=None, min_fra
 
 
 def sample_batch(features_by_speaker, n_speakers, n_utterances, n_frames, rng, distinct=False):
-    """A GE2E batch of random crops, (N, M, T, n_mels) float64 (see the module docstring).
+    """A GE2E batch of random crops, (N, M, T, n_mels) in the features' dtype (see the module docstring).
 
     ``rng`` is a ``numpy.random.Generator``.  N = ``n_speakers`` distinct speakers; for each, M =
     ``n_utterances`` crops of T = ``n_frames`` frames, from utterances drawn with replacement unless
-    ``distinct``.
+    ``distinct``.  The batch keeps the features' dtype (float32 from ``load_features``; NumPy's common type
+    if utterances differ): the encoder casts its input to its parameters' dtype anyway.
     """
     speakers = list(features_by_speaker)
     if not 1 <= n_speakers <= len(speakers):
@@ -234,4 +237,4 @@ def sample_batch(features_by_speaker, n_speakers, n_utterances, n_frames, rng, d
             t0 = rng.integers(0, S.shape[0] - n_frames + 1)
             crops.append(S[t0 : t0 + n_frames])  # (T, M)
         batch.append(np.stack(crops))  # (M, T, n_mels)
-    return np.stack(batch).astype(np.float64)  # (N, M, T, n_mels)
+    return np.stack(batch)  # (N, M, T, n_mels)
