@@ -37,7 +37,7 @@ import numpy as np
 
 from benchmarks.common import format_table, machine_info, write_json
 from ttrnn_np import cells, losses, rnn
-from ttrnn_np.experiments.runtime import blas_info, set_blas_threads, tune_malloc
+from ttrnn_np.experiments.runtime import set_blas_threads, tune_malloc
 from ttrnn_np.heads import HeadConfig
 
 SIZES = {"row": {"B": 128, "T": 28, "I": 28, "H": 256, "d": 3},
@@ -153,7 +153,7 @@ def run(quick=False, use_torch=False, threads=None, clock="cpu", rank=None, core
                             print(format_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
     _add_ratios(rows)
     return {"benchmark": "lstm", "command": command, "settings": {**settings, "dims": SIZES},
-            "machine": machine_info(), "blas_runtime": blas_info(), "load_average_start": list(load_start), "load_average_end":
+            "machine": machine_info(), "load_average_start": list(load_start), "load_average_end":
             list(os.getloadavg()), "torch": _torch_version() if use_torch else None,
             "wall_s": time.perf_counter() - start, "rows": rows, "targets": targets(rows)}
 
@@ -235,7 +235,7 @@ def plot(result, path, memory=None):
                 ax.plot([row["T"] for row in chosen], [row["peak_GB"] for row in chosen], style,
                         label=f"{layout}, {path_name}")
         ax.axhline(2.0, color="k", lw=0.8, ls=":", label="target 2 GB")
-        ax.set_xlabel("T (B = 128, H = 256, I = 784/T)")
+        ax.set_xlabel(f"T (B = {memory['settings']['batch']}, H = {memory['settings']['hidden']}, I = 784/T)")
         ax.set_ylabel("peak RSS of one training step (GB)")
         ax.set_title("memory of full BPTT, float32")
         ax.legend(fontsize=8)

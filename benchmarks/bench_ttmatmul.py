@@ -21,6 +21,7 @@ Part 2, autograd.  ``value_and_grad`` of Σ (X·W)² with respect to X and the c
 Run from the repository root (``--help`` lists the options):
 
     python -m benchmarks.bench_ttmatmul --out results/bench/ttmatmul.json
+    python -m benchmarks.bench_ttmatmul --plot results/bench/ttmatmul.json results/bench/ttmatmul_vs_rank.png
     python -m benchmarks.bench_ttmatmul --quick
 """
 import argparse
@@ -223,6 +224,75 @@ def report(result, markdown=False):
         format_table(grad_rows, AUTOGRAD_COLUMNS, markdown), "", f"wall time {result['wall_time_s']:.0f} s"])
 
 
+def plot(result, path):
+    """Time vs rank, one panel per N: the measured TT product for each d against the dense line and the cost model's
+    prediction; saved to ``path``.  Returns (fig, axes).
+
+    Solid lines: the median TT time per call at each timed rank (the ranks timed to refine the break-even
+    included).  Grey line: the dense X·W, the median of the dense times of the N's rows; grey crosses: those
+    dense times, each timed interleaved with one TT row.  Dashed lines: the cost model's prediction
+    t̂(R) = t_dense · F_TT(R) / F_dense, i.e. the TT product running at the rate the dense product reached at that
+    N (F from ``cost.matmul_flops``, the cheaper order), so it crosses the dense line at the predicted break-even
+    rank.  Open circles: predicted R* (``cost.break_even_rank``), on the dense line; stars: measured R* (the first
+    rank whose TT time reached the dense time of its own row), on the measured line.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    sizes = sorted({row["N"] for row in result["rows"]})
+    cores = sorted({row["d"] for row in result["rows"]})
+    colours = dict(zip(cores, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 4.8), squeeze=False)
+    axes = axes.ravel()
+    for ax, N in zip(axes, sizes):
+        rows = [row for row in result["rows"] if row["N"] == N]
+        entries = [entry for entry in result["break_even"] if entry["N"] == N]
+        dense_ms = float(np.median([row["dense_ms"] for row in rows]))
+        ax.axhline(dense_ms, color="0.5", lw=2.5, alpha=0.7)
+        ax.plot([row["rank"] for row in rows], [row["dense_ms"] for row in rows], "x", color="0.4", ms=5)
+        for entry in entries:
+            d, m, colour = entry["d"], entry["modes"], colours[entry["d"]]
+            timed = dict([(row["rank"], row["tt_ms"]) for row in rows if row["d"] == d]
+                         + [(point["rank"], point["tt_ms"]) for point in entry["refinement"]])
+            ranks_timed = sorted(timed)
+            ax.plot(ranks_timed, [timed[R] for R in ranks_timed], "o-", color=colour, ms=4)
+            ranks = np.arange(1, max(ranks_timed[-1], entry["predicted_rank"]) + 1)  # (R_max,)
+            with warnings.catch_warnings():  # ranks above a bond's useful maximum are counted as given
+                warnings.simplefilter("ignore", shapes.RankWarning)
+                ratio = np.array([cost.matmul_flops(m, m, int(R))["best"] for R in ranks]) / (2 * N * N)  # (R_max,)
+            ax.plot(ranks, dense_ms * ratio, "--", color=colour, lw=1)
+            ax.plot(entry["predicted_rank"], dense_ms, "o", mfc="none", mec=colour, ms=10, mew=1.5)
+            if entry["measured_rank"] is not None:
+                ax.plot(entry["measured_rank"], timed[entry["measured_rank"]], "*", color=colour, ms=14, mec="k",
+                        mew=0.6)
+        ax.set_xscale("log", base=2)
+        ticks = [2 ** k for k in range(int(math.log2(ax.get_xlim()[1])) + 1)]
+        ax.set_xticks(ticks, [str(R) for R in ticks])
+        ax.set_yscale("log")
+        ax.set_xlabel("TT rank R")
+        ax.set_ylabel(f"median ms per product, B = {result['settings']['batch']}")
+        ax.set_title(f"N = {N}: modes " + ", ".join("×".join(map(str, entry["modes"])) for entry in entries),
+                     fontsize=10)
+    handles = ([Line2D([], [], color=colours[d], lw=2, label=f"d = {d}") for d in cores] + [
+        Line2D([], [], color="k", marker="o", ms=4, label="TT measured"),
+        Line2D([], [], color="k", ls="--", lw=1, label="TT cost model"),
+        Line2D([], [], color="0.5", lw=2.5, alpha=0.7, label="dense X·W (median)"),
+        Line2D([], [], color="0.4", marker="x", ls="none", label="dense, per TT row"),
+        Line2D([], [], color="k", marker="o", mfc="none", ls="none", ms=9, label="R* predicted (FLOPs)"),
+        Line2D([], [], color="w", marker="*", mec="k", ls="none", ms=12, label="R* measured (time)")])
+    columns = min(len(handles), max(1, int(fig.get_figwidth() // 1.7)))  # legend entries are ≈ 1.7 in wide
+    legend_rows = math.ceil(len(handles) / columns)
+    fig.legend(handles=handles, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    machine = result["machine"]
+    fig.suptitle(f"TT-matrix product vs dense X·W (N×N), {result['settings']['dtype']}, {machine['blas']['name']}, "
+                 f"{machine['blas_threads']['threads']} BLAS thread(s), {machine['cpu']}, {machine['date_utc'][:10]}\n"
+                 "cost model: dense time × TT FLOPs / dense FLOPs", fontsize=10)
+    fig.tight_layout(rect=(0, 0.055 * legend_rows, 1, 1))
+    fig.savefig(path, dpi=100)
+    return fig, axes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ttmatmul", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -240,7 +310,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, help="timed repeats per measurement (default 15, quick 5)")
     parser.add_argument("--markdown", action="store_true", help="print the tables in Markdown")
     parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run's JSON and exit")
+    parser.add_argument("--plot", nargs=2, metavar=("JSON", "PNG"),
+                        help="draw time vs rank (TT per d, dense, cost model, break-even ranks) of an earlier run's "
+                             "JSON to PNG and exit")
     args = parser.parse_args(argv)
+    if args.plot:
+        plot(json.loads(pathlib.Path(args.plot[0]).read_text()), args.plot[1])
+        print(f"wrote {args.plot[1]}")
+        return
     if args.report:
         print(report(json.loads(pathlib.Path(args.report).read_text()), args.markdown))
         return

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -26,7 +25,6 @@ __all__ = ["measure", "measure_together", "machine_info", "blas_threads", "blas_
            "write_json", "format_table"]
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
-OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE")
 
 
 def _minor_faults():
@@ -75,23 +73,21 @@ def measure_together(fns, warmup=2, repeats=15, min_sample_s=0.002):
     return statistics
 
 
-def _blas_info():
-    """The BLAS numpy was built against, from ``numpy.show_config(mode="dicts")``."""
-    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-    return {"name": blas.get("name"), "version": blas.get("version"),
-            "config": blas.get("openblas configuration")}
-
-
 def blas_threads():
-    """{"threads": int or None, "source": how it was found} for the BLAS numpy uses at run time."""
+    """{"threads": int or None, "source": how it was found} for the BLAS numpy uses at run time: threadpoolctl if
+    installed (also the library and the kernel architecture), else OpenBLAS's own count
+    (``runtime.blas_info``), else the *_NUM_THREADS environment variables."""
     try:
         import threadpoolctl
     except ImportError:
+        threads = runtime.blas_info()["threads"]
+        if threads is not None:
+            return {"threads": threads, "source": "OpenBLAS get_num_threads (threadpoolctl is not installed)"}
         for variable in THREAD_VARIABLES:
             if os.environ.get(variable):
                 return {"threads": int(os.environ[variable]), "source": f"environment {variable}"}
-        return {"threads": None, "source": "unknown: threadpoolctl is not installed and no *_NUM_THREADS is "
-                                           f"set (OpenBLAS then uses one thread per core, {os.cpu_count()})"}
+        return {"threads": None, "source": "unknown: threadpoolctl is not installed, the BLAS is not OpenBLAS and "
+                                           f"no *_NUM_THREADS is set (a BLAS may then use {os.cpu_count()} threads)"}
     pools = [pool for pool in threadpoolctl.threadpool_info() if pool.get("user_api") == "blas"]
     if not pools:
         return {"threads": None, "source": "threadpoolctl found no BLAS"}
@@ -128,23 +124,13 @@ def tune_malloc(threshold_bytes=1 << 30):
 
 
 def machine_info():
-    """Cores, CPU, BLAS (library, threads, OpenBLAS variables), versions, load and date, for results files."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    return {
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu, "logical_cores": os.cpu_count(), "cores_available": affinity, "load_average_1_5_15": load,
-        "platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
-        "blas": _blas_info(), "blas_threads": blas_threads(),
-        "environment": {name: os.environ[name] for name in THREAD_VARIABLES + OPENBLAS_VARIABLES
-                        + ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_") if name in os.environ},
-    }
+    """The record of ``runtime.machine_info`` (CPU, cores, versions, BLAS and its build, malloc tuning, BLAS/malloc
+    environment variables) plus what a timing needs on top: the date, the load average (other jobs on the cores),
+    this process's command line, and the BLAS thread count with how it was found (``blas_threads``)."""
+    return {**runtime.machine_info(),
+            "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "command_line": [sys.executable, *sys.argv], "blas_threads": blas_threads()}
 
 
 def write_json(result, path):

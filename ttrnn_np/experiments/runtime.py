@@ -21,12 +21,14 @@ import sys
 
 import numpy as np
 
-__all__ = ["M_TRIM_THRESHOLD", "M_MMAP_THRESHOLD", "tune_malloc", "malloc_tuned", "set_blas_threads", "blas_info",
-           "machine_info"]
+__all__ = ["M_TRIM_THRESHOLD", "M_MMAP_THRESHOLD", "ENVIRONMENT_VARIABLES", "tune_malloc", "malloc_tuned",
+           "set_blas_threads", "blas_info", "machine_info"]
 
 M_TRIM_THRESHOLD = -1  # mallopt parameter numbers from glibc's <malloc.h>
 M_MMAP_THRESHOLD = -3
 DEFAULT_THRESHOLD = 1 << 30  # 1 GiB
+ENVIRONMENT_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE", "MALLOC_MMAP_THRESHOLD_",
+                         "MALLOC_TRIM_THRESHOLD_")  # change BLAS kernels or malloc (thread counts: blas_info)
 
 _TUNED = {}  # the thresholds set by tune_malloc in this process, if any
 
@@ -128,8 +130,35 @@ def blas_info():
             "thread_env": env}
 
 
+def _cpu_model():
+    """The CPU's model name (Linux: from /proc/cpuinfo), else what ``platform`` knows, else None."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or None
+
+
+def _blas_build_config():
+    """The build configuration of NumPy's OpenBLAS (e.g. "… DYNAMIC_ARCH … Haswell MAX_THREADS=64"), or None."""
+    try:
+        return np.show_config(mode="dicts")["Build Dependencies"]["blas"].get("openblas configuration")
+    except (TypeError, KeyError):
+        return None
+
+
 def machine_info():
-    """A JSON-able record of the machine and software: cores, BLAS and its threads, versions, malloc tuning."""
+    """A JSON-able record of the machine and software, for every results file.
+
+    Keys: ``cpu`` (model name), ``cpu_count`` (logical cores), ``cores_available`` (this process's CPU affinity,
+    None where unknown), ``platform``, ``python``, ``numpy``, ``autograd``, ``ttrnn_np``, ``blas``
+    (``blas_info()`` plus the build ``config``), ``malloc_tuned`` (``malloc_tuned()``) and ``environment`` (the
+    variables of ``ENVIRONMENT_VARIABLES`` that are set).  The benchmarks add the date and the load on top
+    (``benchmarks/common.py``).
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     from .. import __version__
@@ -138,7 +167,8 @@ def machine_info():
     except PackageNotFoundError:
         autograd_version = None
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {"cpu_count": os.cpu_count(), "cores_available": affinity, "processor": platform.processor() or None,
+    return {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "cores_available": affinity,
             "platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
-            "autograd": autograd_version, "ttrnn_np": __version__, "blas": blas_info(),
-            "malloc_tuned": malloc_tuned()}
+            "autograd": autograd_version, "ttrnn_np": __version__,
+            "blas": {**blas_info(), "config": _blas_build_config()}, "malloc_tuned": malloc_tuned(),
+            "environment": {name: os.environ[name] for name in ENVIRONMENT_VARIABLES if name in os.environ}}
