@@ -183,11 +183,33 @@ else:
     print("results/bench/lstm.json not found: python -m benchmarks.bench_lstm --torch --out results/bench/lstm.json")
 
 # %% [markdown]
+# ## 5. The TT product against the dense one, rank by rank
+#
+# The same question for one product $Y = XW$ ($B = 128$, $N \times N$): `benchmarks/bench_ttmatmul.py` times the
+# TT product for $d = 2, 3, 4$ cores and ranks 1–16 against the dense `X @ W`, and draws the cost model's
+# prediction next to it (dashed: the dense time scaled by the FLOP ratio). Where a solid line crosses the grey
+# dense line is the *measured* break-even rank (star); the FLOP count predicts the circle. The stars sit at or left
+# of the circles: a chain of $d$ small products runs at a lower rate than one large GEMM, so FLOP savings
+# overstate time savings, most at small $N$. Made by
+# `python -m benchmarks.bench_ttmatmul --plot results/bench/ttmatmul.json results/bench/ttmatmul_vs_rank.png`.
+
+# %%
+figure = next((p for p in (pathlib.Path("../results/bench/ttmatmul_vs_rank.png"),
+                           pathlib.Path("results/bench/ttmatmul_vs_rank.png")) if p.exists()), None)
+if figure is not None:
+    image = plt.imread(figure)  # (height, width, 4) RGBA
+    fig, ax = plt.subplots(figsize=(14, 4.6))
+    ax.imshow(image)
+    ax.axis("off")
+else:
+    print("results/bench/ttmatmul_vs_rank.png not found: python -m benchmarks.run_all (or the command above)")
+
+# %% [markdown]
 # ## Summary
 #
 # * Count FLOPs first (`cost.matmul_flops`): a training step is ≈ 3× the forward FLOPs, dense or TT.
 # * Dense steps are arithmetic-bound; TT steps at these sizes are bound by the rate of small products and by
-#   per-call bookkeeping.
+#   per-call bookkeeping, so the measured break-even rank sits at or below the FLOP prediction.
 # * autograd records every traced call; making a whole layer one primitive with hand-written BPTT removes the
 #   per-step tape and turns $T$ small weight-gradient products into one.
 #
