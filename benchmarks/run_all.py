@@ -1,5 +1,5 @@
-"""Run every benchmark with one command: the TT product, the LSTM (against torch when torch can be imported) and
-the memory of full BPTT; then draw the figures and print the tables in Markdown.
+"""Run every benchmark with one command: the TT product, the LSTM (against torch when torch can be imported), where
+the large LSTM's inference time goes, and the memory of full BPTT; then draw the figures and print the tables.
 
     python -m benchmarks.run_all                  full sizes, results in results/bench/
     python -m benchmarks.run_all --quick          tiny sizes (a smoke run), results in a new temporary folder
@@ -12,10 +12,11 @@ another's allocator state, BLAS or torch thread setting or imported modules (DIR
 1. ``bench_ttmatmul --out DIR/ttmatmul.json``
 2. ``bench_lstm [--torch] --threads T --out DIR/lstm.json`` (``--torch`` only if ``import torch`` works in this
    Python; the run says so when it leaves torch out)
-3. ``bench_memory --dtype float32 float64 --out DIR/memory.json`` (float32 only with ``--quick``)
-4. the figures ``DIR/ttmatmul_vs_rank.png`` (``bench_ttmatmul --plot``) and ``DIR/lstm.png`` (``bench_lstm --plot``
+3. ``profile_inference --out DIR/profile_inference.json`` (where the large LSTM's inference time goes)
+4. ``bench_memory --dtype float32 float64 --out DIR/memory.json`` (float32 only with ``--quick``)
+5. the figures ``DIR/ttmatmul_vs_rank.png`` (``bench_ttmatmul --plot``) and ``DIR/lstm.png`` (``bench_lstm --plot``
    with the memory panel), if matplotlib is installed (the run says so when it is not)
-5. the tables of the three JSON files in Markdown (``--report … --markdown``)
+6. the tables of the four JSON files in Markdown (``--report … --markdown``)
 
 Every process starts with OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = T (``--threads``, default 1: on a shared
 machine a second BLAS thread mostly waits for a core).  ``--quick`` passes ``--quick`` to each script (their
@@ -51,13 +52,16 @@ def plan(out_dir, quick=False, threads=1, use_torch=False, figures=True):
     ``figures=False`` leaves out the two figure steps (they need matplotlib)."""
     out = pathlib.Path(out_dir)
     quick_flag = ["--quick"] if quick else []
-    ttmatmul, lstm, memory = (str(out / f"{name}.json") for name in ("ttmatmul", "lstm", "memory"))
+    ttmatmul, lstm, profile, memory = (str(out / f"{name}.json")
+                                       for name in ("ttmatmul", "lstm", "profile_inference", "memory"))
     dtypes = ["float32"] if quick else ["float32", "float64"]
     benchmarks = [
         {"title": "TT product vs dense", "module": "benchmarks.bench_ttmatmul",
          "options": [*quick_flag, "--out", ttmatmul]},
         {"title": "LSTM step and sequence" + (", with torch" if use_torch else ""), "module": "benchmarks.bench_lstm",
          "options": [*quick_flag, *(["--torch"] if use_torch else []), "--threads", str(threads), "--out", lstm]},
+        {"title": "where inference time goes", "module": "benchmarks.profile_inference",
+         "options": [*quick_flag, "--out", profile]},
         {"title": "peak memory of full BPTT", "module": "benchmarks.bench_memory",
          "options": [*quick_flag, "--dtype", *dtypes, "--out", memory]}]
     drawings = [
@@ -69,6 +73,8 @@ def plan(out_dir, quick=False, threads=1, use_torch=False, figures=True):
         {"title": "tables: TT product", "module": "benchmarks.bench_ttmatmul",
          "options": ["--report", ttmatmul, "--markdown"]},
         {"title": "tables: LSTM", "module": "benchmarks.bench_lstm", "options": ["--report", lstm, "--markdown"]},
+        {"title": "table: inference profile", "module": "benchmarks.profile_inference",
+         "options": ["--report", profile, "--markdown"]},
         {"title": "table: memory", "module": "benchmarks.bench_memory", "options": ["--report", memory, "--markdown"]}]
     return benchmarks + (drawings if figures else []) + tables
 

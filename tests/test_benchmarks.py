@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks import bench_lstm, bench_memory, bench_ttmatmul, common, run_all
+from benchmarks import bench_lstm, bench_memory, bench_ttmatmul, common, profile_inference, run_all
 from ttrnn_np import cost
 from ttrnn_np.experiments import bench_cli, runtime
 
@@ -198,6 +198,33 @@ def test_the_plot_of_a_real_tiny_run_has_one_panel_per_size(tiny_result, tmp_pat
     plt.close(fig)
 
 
+# ------------------------------------------------------------------ profile_inference
+
+@pytest.mark.parametrize("d", [2, 3, 4, 5])
+def test_merging_cores_in_pairs_keeps_the_matrix_and_its_product(d):
+    from ttrnn_np import init, ttmatmul, ttmatrix
+    rng = np.random.default_rng(d)
+    m, n = (2, 3, 2, 2, 2)[:d], (3, 2, 2, 1, 3)[:d]
+    cores = init.glorot(m, n, rank=2, rng=rng)
+    merged = profile_inference.merge_pairs(cores)
+    assert len(merged) == (d + 1) // 2
+    assert np.allclose(ttmatrix.full(merged), ttmatrix.full(cores), rtol=1e-12, atol=1e-14)
+    X = rng.standard_normal((5, int(np.prod(m))))  # (B, M)
+    for order in ("ltr", "rtl"):
+        assert np.allclose(ttmatmul.matmul(X, merged, order=order), X @ ttmatrix.full(cores), rtol=1e-10, atol=1e-12)
+
+
+def test_profile_parts_add_up_to_the_whole_pass(tmp_path, capsys):
+    result = profile_inference.main(["--quick", "--out", str(tmp_path / "p.json")])
+    rows = {row["name"]: row for row in profile_inference.summary(result)}
+    for model in ("dense", "joint d=2 R=4"):
+        parts = [row["median_ms"] for name, row in rows.items() if name.startswith(model + ":")
+                 and not name.endswith("whole forward") and "merged" not in name]
+        assert sum(parts) == pytest.approx(rows[f"{model}: whole forward"]["median_ms"])
+    assert "point-wise and glue" in capsys.readouterr().out
+    assert profile_inference.main(["--report", str(tmp_path / "p.json"), "--markdown"])["rows"] == result["rows"]
+
+
 # ------------------------------------------------------------------ bench all
 
 def _steps_by_title(steps):
@@ -206,22 +233,24 @@ def _steps_by_title(steps):
 
 def test_the_plan_runs_every_benchmark_then_the_figures_and_the_tables(tmp_path):
     steps = run_all.plan(tmp_path, quick=True, threads=1, use_torch=False)
-    j = {name: str(tmp_path / f"{name}.json") for name in ("ttmatmul", "lstm", "memory")}
+    j = {name: str(tmp_path / f"{name}.json") for name in ("ttmatmul", "lstm", "profile_inference", "memory")}
     assert [(step["module"], step["options"]) for step in steps] == [
         ("benchmarks.bench_ttmatmul", ["--quick", "--out", j["ttmatmul"]]),
         ("benchmarks.bench_lstm", ["--quick", "--threads", "1", "--out", j["lstm"]]),
+        ("benchmarks.profile_inference", ["--quick", "--out", j["profile_inference"]]),
         ("benchmarks.bench_memory", ["--quick", "--dtype", "float32", "--out", j["memory"]]),
         ("benchmarks.bench_ttmatmul", ["--plot", j["ttmatmul"], str(tmp_path / "ttmatmul_vs_rank.png")]),
         ("benchmarks.bench_lstm", ["--plot", j["lstm"], str(tmp_path / "lstm.png"), "--memory", j["memory"]]),
         ("benchmarks.bench_ttmatmul", ["--report", j["ttmatmul"], "--markdown"]),
         ("benchmarks.bench_lstm", ["--report", j["lstm"], "--markdown"]),
+        ("benchmarks.profile_inference", ["--report", j["profile_inference"], "--markdown"]),
         ("benchmarks.bench_memory", ["--report", j["memory"], "--markdown"])]
     no_figures = run_all.plan(tmp_path, quick=True, threads=1, use_torch=False, figures=False)
-    assert no_figures == steps[:3] + steps[5:]
+    assert no_figures == steps[:4] + steps[6:]
     full = run_all.plan(tmp_path, quick=False, threads=2, use_torch=True)
     assert full[1]["options"] == ["--torch", "--threads", "2", "--out", j["lstm"]]
     assert full[0]["options"] == ["--out", j["ttmatmul"]]
-    assert full[2]["options"] == ["--dtype", "float32", "float64", "--out", j["memory"]]
+    assert full[3]["options"] == ["--dtype", "float32", "float64", "--out", j["memory"]]
 
 
 class _Recorder:
@@ -240,7 +269,7 @@ def test_bench_all_runs_each_step_in_a_fresh_process_in_the_checkout(tmp_path, m
     runner = _Recorder()
     status = run_all.main(["--quick", "--out-dir", "out", "--threads", "2"], runner=runner,
                           torch_check=lambda: (False, "ModuleNotFoundError: No module named 'torch'"))
-    assert status == 0 and len(runner.calls) == 8
+    assert status == 0 and len(runner.calls) == 10
     expected = run_all.plan(tmp_path / "out", quick=True, threads=2, use_torch=False)  # relative to the caller
     for (command, cwd, env), step in zip(runner.calls, expected):
         assert command == [sys.executable, "-m", step["module"], *step["options"]]
@@ -248,7 +277,7 @@ def test_bench_all_runs_each_step_in_a_fresh_process_in_the_checkout(tmp_path, m
     out = capsys.readouterr().out
     assert "torch cannot be imported (ModuleNotFoundError: No module named 'torch'): bench_lstm runs without " \
            "--torch" in out
-    assert "all 8 steps done" in out
+    assert "all 10 steps done" in out
 
 
 def test_bench_all_with_torch_passes_torch_and_stops_at_a_failed_step(tmp_path, capsys):
@@ -302,7 +331,8 @@ def test_bench_all_end_to_end_in_process_on_tiny_presets(tmp_path, monkeypatch, 
     finally:
         if threads is not None:
             runtime.set_blas_threads(threads)  # bench_lstm pins the BLAS threads of this process
-    for name in ("ttmatmul.json", "lstm.json", "memory.json", "ttmatmul_vs_rank.png", "lstm.png"):
+    for name in ("ttmatmul.json", "lstm.json", "profile_inference.json", "memory.json", "ttmatmul_vs_rank.png",
+                 "lstm.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert json.loads((tmp_path / "lstm.json").read_text())["torch"] is None
     out = capsys.readouterr().out
