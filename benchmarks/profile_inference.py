@@ -121,7 +121,7 @@ def main(argv=None):
         with open(args.report) as f:
             result = json.load(f)
         print(format_table(summary(result), COLUMNS, markdown=args.markdown))
-        return result
+        return
     tune_malloc()
     set_blas_threads(1)
     result = run(args.size, args.quick, args.rank, args.repeats)
@@ -129,7 +129,6 @@ def main(argv=None):
     print(format_table(summary(result), COLUMNS, markdown=args.markdown))
     if args.out:
         write_json(result, args.out)
-    return result
 
 
 if __name__ == "__main__":

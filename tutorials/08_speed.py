@@ -164,7 +164,8 @@ print("traced − layer, per time step (ms):", {k: round(1e3 * v, 3) for k, v in
 # results it committed are drawn below when the file is there.
 
 # %%
-results = next((p for p in (pathlib.Path("../results/bench/lstm.json"), pathlib.Path("results/bench/lstm.json"))
+quiet = "results/bench/quiet"  # the quiet-machine run: python -m benchmarks.run_all --out-dir results/bench/quiet
+results = next((p for p in (pathlib.Path("..", quiet, "lstm.json"), pathlib.Path(quiet, "lstm.json"))
                 if p.exists()), None)
 if results is not None:
     import json
@@ -180,7 +181,7 @@ if results is not None:
         ax.set_title(f"{size} size")
     fig.tight_layout()
 else:
-    print("results/bench/lstm.json not found: python -m benchmarks.bench_lstm --torch --out results/bench/lstm.json")
+    print(f"{quiet}/lstm.json not found: python -m benchmarks.run_all --out-dir {quiet}")
 
 # %% [markdown]
 # ## 5. The TT product against the dense one, rank by rank
@@ -191,18 +192,18 @@ else:
 # dense line is the *measured* break-even rank (star); the FLOP count predicts the circle. The stars sit at or left
 # of the circles: a chain of $d$ small products runs at a lower rate than one large GEMM, so FLOP savings
 # overstate time savings, most at small $N$. Made by
-# `python -m benchmarks.bench_ttmatmul --plot results/bench/ttmatmul.json results/bench/ttmatmul_vs_rank.png`.
+# `python -m benchmarks.run_all --out-dir results/bench/quiet` (which also runs the other benchmarks).
 
 # %%
-figure = next((p for p in (pathlib.Path("../results/bench/ttmatmul_vs_rank.png"),
-                           pathlib.Path("results/bench/ttmatmul_vs_rank.png")) if p.exists()), None)
+figure = next((p for p in (pathlib.Path("..", quiet, "ttmatmul_vs_rank.png"), pathlib.Path(quiet, "ttmatmul_vs_rank.png"))
+               if p.exists()), None)
 if figure is not None:
     image = plt.imread(figure)  # (height, width, 4) RGBA
     fig, ax = plt.subplots(figsize=(14, 4.6))
     ax.imshow(image)
     ax.axis("off")
 else:
-    print("results/bench/ttmatmul_vs_rank.png not found: python -m benchmarks.run_all (or the command above)")
+    print(f"{quiet}/ttmatmul_vs_rank.png not found: run the command above")
 
 # %% [markdown]
 # ## Summary

@@ -15,6 +15,8 @@ BENCHMARKS = {  # name: (module in benchmarks/, what it measures)
     "ttmatmul": ("bench_ttmatmul", "the TT-matrix product vs the dense product: time, FLOPs, GFLOP/s, break-even rank"),
     "lstm": ("bench_lstm", "one LSTM step and a whole sequence, inference and training, dense vs joint TT "
                            "(optionally torch)"),
+    "profile": ("profile_inference", "where the large LSTM's inference time goes: input projection, recurrent "
+                                     "products, point-wise"),
     "memory": ("bench_memory", "peak memory of a training step vs sequence length, each in a fresh process"),
 }
 
