@@ -180,6 +180,8 @@ assert results["best"]["val_accuracy"] > (0.3 if FAST else 0.9)  # chance is 0.1
 # python scripts/mnist_sweep.py --report-only
 # ```
 #
+# Single runs on all 50,000 training images (12–20 epochs; the command of each is in its `results.json`) live in
+# `results/mnist_full/`; they are drawn as black stars, labelled by run name.
 # This cell reads whatever runs have finished and skips gracefully if there are none.
 
 # %%
@@ -201,11 +203,23 @@ else:
     budget = {(r["data"]["n_train"], r["epochs_run"]) for r in runs.values()}
     fig, ax = plot_error_vs_params(groups, references,
                                    title=f"row-MNIST, budgets (train images, epochs): {sorted(budget)}")
+    full_root = next((p.parent / "mnist_full" for p in candidates if (p.parent / "mnist_full").is_dir()), None)
+    full = {name: r for name, r in (load_results(full_root) if full_root else {}).items() if r.get("test")}
+    for k, (name, r) in enumerate(full.items()):
+        P, error = r["sizes"]["total"], r["test"]["error_pct"]
+        ax.plot([P], [error], marker="*", markersize=12, color="black", linestyle="none",
+                label="single runs, 50,000 images" if k == 0 else None)
+        ax.annotate(name.replace("lstm_", ""), (P, error), textcoords="offset points", xytext=(5, -10), fontsize=7)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     print(f"{len(runs)} finished runs from {sweep_root}")
     for name, r in sorted(runs.items(), key=lambda kv: kv[1]["sizes"]["total"]):
         print(f"  {name:28s} {r['sizes']['total']:>8,} params  {r['sizes']['compression']:6.1f}×  "
               f"test error {r['test']['error_pct']:.2f} %")
+    print(f"{len(full)} full-budget runs (stars)")
+    for name, r in sorted(full.items(), key=lambda kv: kv[1]["sizes"]["total"]):
+        print(f"  {name:28s} {r['sizes']['total']:>8,} params  {r['epochs_run']} epochs on "
+              f"{r['data']['n_train']:,} images  test error {r['test']['error_pct']:.2f} %")
 
 # %% [markdown]
 # ## 6. What the compression buys and what it costs
