@@ -1,7 +1,7 @@
 """Where the inference time of one LSTM layer goes: input projection, recurrent products, point-wise gates.
 
 Index letters: b batch (B), t time (T), I input size, H hidden size, G = 4 gates, d cores, R rank.
-One layer's forward pass (``rnn.forward`` without the head) is three kinds of work:
+One layer's forward pass (``rnn.forward``; its 10-class head is negligible) is three kinds of work:
 
     input projection   Ax = X W_x + b          one product over all T·B rows, X (T·B, I) → (T·B, G·H)
     recurrence         h_{t-1} W_h             T products of B rows, (B, H) → (B, G·H)

@@ -147,8 +147,10 @@ def plot(rows, path):
                 (row["params"], row["test_error"], f"R={row['rank']}"))
     references = [(f"dense LSTM ({row['params']:,} params)", row["params"], row["test_error"])
                   for row in rows if row["layout"] == "dense" and row["test_error"] is not None]
-    background = {f"paper d={d} (≈, test-selected)": points for d, points in PAPER_POINTS.items()}
-    background[f"paper dense {PAPER_DENSE[1]} % (test-selected)"] = [PAPER_DENSE]
+    background = {}
+    if all(row["view"] == "row" for row in rows):  # the authors' points are row-MNIST
+        background = {f"paper d={d} (≈, test-selected)": points for d, points in PAPER_POINTS.items()}
+        background[f"paper dense {PAPER_DENSE[1]} % (test-selected)"] = [PAPER_DENSE]
     fig, ax = plot_error_vs_params(groups, references, background=background,
                                    title=f"{_views(rows)}: test error of the best-validation epoch vs model size")
     fig.tight_layout()
@@ -181,9 +183,10 @@ def readme(root, rows):
               "## Results", "", markdown_table(rows, COLUMNS), "",
               "![test error vs parameters](error_vs_params.png)", "",
               "Parameters count one bias per cell and the classification head (TT for TT layouts). Test accuracy "
-              "is that of the epoch with the best validation accuracy, evaluated once. The authors' points (grey) "
-              "are test-selected (the best test accuracy over epochs) and count parameters with input size 40, "
-              "one bias and no head, so they are only roughly comparable."]
+              "is that of the epoch with the best validation accuracy, evaluated once."
+              + (" The authors' points (grey) are test-selected (the best test accuracy over epochs) and count "
+                 "parameters with input size 40, one bias and no head, so they are only roughly comparable."
+                 if all(row["view"] == "row" for row in rows) else "")]
     (root / "README.md").write_text("\n".join(lines) + "\n")
     return root / "README.md"
 
