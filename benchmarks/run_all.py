@@ -143,7 +143,7 @@ def main(argv=None, runner=subprocess.run, torch_check=torch_importable):
     print(f"results go to {out_dir}")
     status = run_steps(steps, args.threads, runner)
     if status == 0:
-        print(f"results: {out_dir} (ttmatmul.json, lstm.json, memory.json"
+        print(f"results: {out_dir} (ttmatmul.json, lstm.json, profile_inference.json, memory.json"
               + (", ttmatmul_vs_rank.png, lstm.png)" if figures else ")"))
     return status
 
