@@ -1,10 +1,11 @@
 """Benchmark the LSTM layer: one cell step and a whole sequence, inference and training, dense vs joint TT, against
-the per-step traced path and (optionally) PyTorch's fused ``torch.nn.LSTM``.
+the per-step traced path (the readable ``rnn.unroll_reference``) and (optionally) PyTorch's fused ``torch.nn.LSTM``.
 
 Index letters: b batch (B), t time (T), I input size, H hidden size, d cores, R rank, K = 10 classes.
 Sizes: "row" is row-MNIST (B = 128, T = 28, I = 28, H = 256), "large" is B = 128, T = 28, I = 256, H = 1024.
 Models: NumPy dense and joint TT (d = 3 at "row", d = 4 at "large", rank R) through ``rnn.forward`` with a dense
-10-class head; at "row" also the traced per-step path (``forward(..., traced=True)``); with ``--torch``,
+10-class head; at "row" also the per-step path that autograd traces step by step (``forward(..., reference=True)``:
+one ``cells.step`` per step; runs stored before the refactor of 2026-12 timed the fused per-step primitive there); with ``--torch``,
 ``torch.nn.LSTM`` + ``nn.Linear`` (``benchmarks.bench_torch``).  "step" runs the model on one time step (T = 1),
 "sequence" on all T.  "infer" is the forward pass; "train" is ``value_and_grad`` of the cross-entropy (torch:
 forward + ``backward()``), no optimizer update.
@@ -62,10 +63,10 @@ class NumpyLSTM:
         self.y = rng.integers(0, 10, B)  # (B,)
         self.traced = traced
         self._step = autograd.value_and_grad(lambda p: losses.softmax_cross_entropy(
-            rnn.forward(self.config, p, self.X, traced=traced), self.y))
+            rnn.forward(self.config, p, self.X, reference=traced), self.y))
 
     def infer(self):
-        return rnn.forward(self.config, self.params, self.X, traced=self.traced)  # (B, 10)
+        return rnn.forward(self.config, self.params, self.X, reference=self.traced)  # (B, 10)
 
     def train_step(self):
         return self._step(self.params)

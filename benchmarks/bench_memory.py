@@ -6,8 +6,9 @@ h_T through all T steps (full BPTT).  Each measurement runs in a fresh Python pr
 a random batch, records its peak resident set size so far (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), runs
 one step, and records the peak again: the table reports both and their difference (the step's own memory).
 
-Paths: "layer" (``rnn.run_layer``, the whole-layer primitive) and "traced" (``rnn.run_layer_traced``, one
-product and one point-wise primitive per step recorded by autograd).  Issue target: the pixel-MNIST step
+Paths: "layer" (``rnn.unroll``, the whole-layer primitive) and "traced" (``rnn.unroll_reference``, one readable
+``cells.step`` per step recorded by autograd; runs stored before the refactor of 2026-12 used a fused point-wise
+primitive per step there).  Issue target: the pixel-MNIST step
 (T = 784, B = 128, H = 256, joint TT) peaks at ≤ 2 GB.
 
     python -m benchmarks.bench_memory --out results/bench/memory.json
@@ -49,7 +50,7 @@ def child(T, layout, path, B, H, d, R, dtype):
     X = rng.random((B, T, I)).astype(dtype)  # (B, T, I) pixel intensities
     y = rng.integers(0, 10, B)  # (B,)
     traced = path == "traced"
-    step = autograd.value_and_grad(lambda p: losses.softmax_cross_entropy(rnn.forward(config, p, X, traced=traced),
+    step = autograd.value_and_grad(lambda p: losses.softmax_cross_entropy(rnn.forward(config, p, X, reference=traced),
                                                                           y))
     setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()

@@ -16,7 +16,7 @@ the TT product reaches ≥ 30 % of the measured dense-GEMM GFLOP/s whenever it d
 whether it does.
 
 Part 2, autograd.  ``value_and_grad`` of Σ (X·W)² with respect to X and the cores, through the one-primitive
-``matmul`` and through ``matmul_traced`` (autograd records every step), at the LSTM sizes 28→1024 and 256→1024.
+``matmul`` and through the readable ``matmul_sweep`` (autograd records every step), at the LSTM sizes 28→1024 and 256→1024.
 
 Run from the repository root (``--help`` lists the options):
 
@@ -111,7 +111,7 @@ def autograd_row(I, O, d, R, B, settings, rng, dtype):
     row = {"input": I, "output": O, "d": d, "rank": R, "batch": B, "order": ttmatmul.cheaper_order(cores)}
     value_and_grad = {name: autograd.value_and_grad(lambda X_, c_, product=product: anp.sum(product(X_, c_) ** 2),
                                                     argnum=(0, 1))
-                      for name, product in (("traced", ttmatmul.matmul_traced), ("primitive", ttmatmul.matmul))}
+                      for name, product in (("traced", ttmatmul.matmul_sweep), ("primitive", ttmatmul.matmul))}
     grads = {name: fn(X, cores)[1] for name, fn in value_and_grad.items()}
     timings = measure_together({name: lambda fn=fn: fn(X, cores) for name, fn in value_and_grad.items()},
                                warmup=settings["warmup"], repeats=settings["repeats"])

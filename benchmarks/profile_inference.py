@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks.bench_lstm import SIZES, TINY, NumpyLSTM, interleaved
 from benchmarks.common import format_table, machine_info, write_json
-from ttrnn_np import cost, ttmatmul
+from ttrnn_np import cells, cost, ttmatmul
 from ttrnn_np.experiments.runtime import set_blas_threads, tune_malloc
 
 
@@ -56,11 +56,11 @@ def contenders(dims, layout, R, dtype, seed=0):
     h = rng.standard_normal((B, H)).astype(dtype)  # (B, H)
     name = "dense" if layout == "dense" else f"joint d={d} R={R}"
     if layout == "dense":
-        W_x, W_h = cell["W_x"], cell["W_h"]  # (I, G·H), (H, G·H)
+        W_x, W_h = cells.dense_weights(cell)  # (I, G·H), (H, G·H)
         return {f"{name}: whole forward": (model.infer, None),
                 f"{name}: input projection": (lambda: X @ W_x + cell["b"], 2 * T * B * I * 4 * H),
                 f"{name}: {T} recurrent products": (lambda: [h @ W_h for _ in range(T)], 2 * T * B * H * 4 * H)}
-    W_x, W_h = list(cell["W_x"]), list(cell["W_h"])
+    (W_x,), (W_h,) = cell["W_x"], cell["W_h"]  # one TT-matrix block each (joint layout)
     x_order, h_order = ttmatmul.cheaper_order(W_x), ttmatmul.cheaper_order(W_h)
     fns = {f"{name}: whole forward": (model.infer, None),
            f"{name}: input projection ({x_order})": (lambda: ttmatmul.matmul(X, W_x) + cell["b"],

@@ -216,13 +216,13 @@ def test_merging_cores_in_pairs_keeps_the_matrix_and_its_product(d):
 
 def test_profile_times_the_products_of_the_pass_and_counts_their_flops():
     """Each timed part computes what the forward pass computes (the merged-core lead included), with its FLOPs."""
-    from ttrnn_np import cost, ttmatrix
+    from ttrnn_np import cells, cost
     dims = {"B": 3, "T": 4, "I": 6, "H": 4, "d": 2}
     for layout in ("dense", "joint"):
         fns = profile_inference.contenders(dims, layout, 2, "float64")
         model = profile_inference.NumpyLSTM(3, 4, 6, 4, layout, 2, 2, "float64")  # the same seed: the same params
         cell = model.params["layers"][0]
-        W_x = cell["W_x"] if layout == "dense" else ttmatrix.full(cell["W_x"])  # (I, 4H)
+        W_x = cells.dense_weights(cell)[0]  # (I, 4H)
         X = np.random.default_rng(1).standard_normal((4 * 3, 6))  # (T·B, I), as contenders draws it
         projections = {name: fn() for name, (fn, _) in fns.items() if "input projection" in name}
         assert len(projections) == (1 if layout == "dense" else 3)
@@ -232,7 +232,7 @@ def test_profile_times_the_products_of_the_pass_and_counts_their_flops():
         if layout == "dense":
             assert flops == {"input projection": 2 * 12 * 6 * 16, "4 recurrent products": 2 * 12 * 4 * 16}
         else:
-            m, n = [G.shape[1] for G in cell["W_h"]], [G.shape[2] for G in cell["W_h"]]
+            ((m, n),) = model.config.cell.weight_shapes["W_h"]
             assert flops["4 recurrent products"] == 12 * cost.matmul_flops(m, n, 2)["best"]
 
 

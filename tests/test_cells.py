@@ -1,4 +1,5 @@
-"""Cells in every layout against the dense cell built from their full matrices; fused steps; init; configs."""
+"""Cells in every layout against the dense cell built from their full matrices; the gate equations and their
+backward; the weight blocks; init; configs."""
 import dataclasses
 import math
 import warnings
@@ -10,7 +11,7 @@ import pytest
 from autograd.misc import flatten
 from hypothesis import given, settings, strategies as st
 
-from ttrnn_np import cells, fused, rnn, ttmatrix
+from ttrnn_np import cells, rnn, ttmatrix
 from ttrnn_np.shapes import RankWarning
 
 KINDS = ("lstm", "gru")
@@ -22,11 +23,22 @@ def _cell(kind, layout, **kw):
     return cells.CellConfig(kind, layout, **{**TINY, **kw})
 
 
+def _as_weight(W):
+    """A dense matrix (M, N) as a cell weight: one block of one core (1, M, N, 1)."""
+    return [[W.reshape(1, *W.shape, 1)]]
+
+
+def _matrix(W):
+    """The dense matrix (M, N) of a dense-layout cell weight (one block of one core)."""
+    ((core,),) = W
+    return core[0, :, :, 0]
+
+
 def _dense_twin(cell, params):
     """The dense cell whose stacked matrices are the full matrices of ``cell``'s weights."""
-    W_x, W_h = cells.dense_weights(cell, params)
+    W_x, W_h = cells.dense_weights(params)
     dense = dataclasses.replace(cell, layout="dense", in_modes=None, hidden_modes=None, out_modes=None)
-    return dense, {"W_x": W_x, "W_h": W_h, "b": params["b"]}
+    return dense, {"W_x": _as_weight(W_x), "W_h": _as_weight(W_h), "b": params["b"]}
 
 
 def _random_state(cell, B, rng):
@@ -63,10 +75,10 @@ def test_gate_core_puts_gate_g_in_columns_gH_to_gH_plus_H(kind):
     """j = g·H + u exactly: slicing the gate core at g gives gate g's matrix."""
     cell = _cell(kind, "joint_gate_core", input_size=6, hidden_size=8, n_cores=3, rank=2)
     params = cells.init_cell(cell, np.random.default_rng(1))
-    W_x, W_h = cells.dense_weights(cell, params)
+    W_x, W_h = cells.dense_weights(params)
     H = cell.hidden_size
     for g in range(cell.num_gates):
-        for W, cores in ((W_x, params["W_x"]), (W_h, params["W_h"])):
+        for W, (cores,) in ((W_x, params["W_x"]), (W_h, params["W_h"])):
             gate_cores = [cores[0][:, :, g:g + 1, :]] + list(cores[1:])
             np.testing.assert_allclose(W[:, g * H:(g + 1) * H], ttmatrix.full(gate_cores), rtol=1e-13)
 
@@ -74,7 +86,7 @@ def test_gate_core_puts_gate_g_in_columns_gH_to_gH_plus_H(kind):
 def test_naive_stacks_one_matrix_per_gate():
     cell = _cell("lstm", "naive")
     params = cells.init_cell(cell, np.random.default_rng(2))
-    W_x, W_h = cells.dense_weights(cell, params)
+    W_x, W_h = cells.dense_weights(params)
     for g in range(4):
         np.testing.assert_array_equal(W_x[:, 4 * g:4 * g + 4], ttmatrix.full(params["W_x"][g]))
         np.testing.assert_array_equal(W_h[:, 4 * g:4 * g + 4], ttmatrix.full(params["W_h"][g]))
@@ -128,37 +140,34 @@ def test_fast_unroll_equals_the_readable_step(kind, layout, d, rank, I, H, T, B,
     np.testing.assert_allclose(flatten(g_fast)[0], flatten(g_ref)[0], rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_fused_vjp_matches_autograd_of_the_equations(kind):
-    """Every input and output cotangent of the fused primitive, against autograd through cells.step."""
+def test_lstm_backward_is_the_vjp_of_lstm_forward():
+    """Ā and ∂L/∂c_prev from ``lstm_backward`` against autograd through ``lstm_forward``, for random cotangents."""
     rng = np.random.default_rng(4)
     B, H = 3, 5
-    G = 4 if kind == "lstm" else 3
-    Ax, Ah, s = rng.standard_normal((B, G * H)), rng.standard_normal((B, G * H)), rng.standard_normal((B, H))
-    cell = cells.CellConfig(kind, "dense", G * H, H)
-    identity = {"W_x": np.eye(G * H), "W_h": np.zeros((H, G * H)), "b": np.zeros(G * H)}
+    A, c_prev = rng.standard_normal((B, 4 * H)), rng.standard_normal((B, H))
+    h_bar, c_bar = rng.standard_normal((B, H)), rng.standard_normal((B, H))
 
-    def reference(Ax_, Ah_, s_):
-        if kind == "lstm":  # cells.step with x W_x = Ax_ + Ah_ and h W_h = 0
-            return cells.step(cell, identity, Ax_ + Ah_, (np.zeros((B, H)), s_))
-        r_z = cells.sigmoid(Ax_[:, :2 * H] + Ah_[:, :2 * H])
-        n = anp.tanh(Ax_[:, 2 * H:] + r_z[:, :H] * Ah_[:, 2 * H:])
-        return ((1 - r_z[:, H:]) * n + r_z[:, H:] * s_,)
+    def loss(A_, c_):
+        h, c, _ = cells.lstm_forward(A_, c_)
+        return anp.sum(h_bar * h) + anp.sum(c_bar * c)
 
-    def fast(Ax_, Ah_, s_):
-        out = (fused.lstm_pointwise if kind == "lstm" else fused.gru_pointwise)(Ax_, Ah_, s_)
-        return out if kind == "lstm" else (out,)
+    _, c, gates = cells.lstm_forward(A, c_prev)
+    A_bar, c_prev_bar = cells.lstm_backward(gates, c_prev, c, h_bar, c_bar)
+    np.testing.assert_allclose(A_bar, autograd.grad(loss, 0)(A, c_prev), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c_prev_bar, autograd.grad(loss, 1)(A, c_prev), rtol=1e-12, atol=1e-14)
 
-    cot = [rng.standard_normal((B, H)) for _ in range(2 if kind == "lstm" else 1)]
 
-    def loss(fn):
-        return lambda *args: sum(anp.sum(c_ * out) for c_, out in zip(cot, fn(*args)))
-
-    for argnum in (0, 1, 2, (0, 1, 2)):  # the primitive's VJP is asked for subsets of its inputs
-        np.testing.assert_allclose(flatten(autograd.grad(loss(fast), argnum)(Ax, Ah, s))[0],
-                                   flatten(autograd.grad(loss(reference), argnum)(Ax, Ah, s))[0],
-                                   rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(flatten(fast(Ax, Ah, s))[0], flatten(reference(Ax, Ah, s))[0], rtol=1e-13)
+def test_gru_backward_is_the_vjp_of_gru_forward():
+    """Āx, Āh and the direct ∂L/∂h_prev from ``gru_backward`` against autograd through ``gru_forward``."""
+    rng = np.random.default_rng(5)
+    B, H = 3, 5
+    Ax, Ah, h_prev = rng.standard_normal((B, 3 * H)), rng.standard_normal((B, 3 * H)), rng.standard_normal((B, H))
+    h_bar = rng.standard_normal((B, H))
+    loss = lambda Ax_, Ah_, h_: anp.sum(h_bar * cells.gru_forward(Ax_, Ah_, h_)[0])
+    _, gates = cells.gru_forward(Ax, Ah, h_prev)
+    Ax_bar, Ah_bar, h_prev_bar = cells.gru_backward(gates, Ah[:, 2 * H:], h_prev, h_bar)
+    for argnum, mine in enumerate((Ax_bar, Ah_bar, h_prev_bar)):
+        np.testing.assert_allclose(mine, autograd.grad(loss, argnum)(Ax, Ah, h_prev), rtol=1e-12, atol=1e-14)
 
 
 # ---------------------------------------------------------------- the equations themselves
@@ -178,7 +187,7 @@ def test_gru_update_gate_z_keeps_the_state_and_reset_gate_r_gates_the_recurrence
     b_new[H:2 * H] = -40.0  # z = 0: h' = n = tanh(x W_in + r ⊙ (h W_hn))
     b_new[:H] = -40.0  # r = 0: the recurrent term vanishes from n
     (h_new,) = cells.step(cell, {**params, "b": b_new}, x, (h,))
-    np.testing.assert_allclose(h_new, np.tanh(x @ params["W_x"][:, 2 * H:]), atol=1e-12)
+    np.testing.assert_allclose(h_new, np.tanh(x @ _matrix(params["W_x"])[:, 2 * H:]), atol=1e-12)
     assert rnn.unroll(cell, {**params, "b": b_keep}, x[:, None, :], (h,))[1][0] == pytest.approx(h, abs=1e-12)
 
 
@@ -187,7 +196,7 @@ def test_lstm_step_matches_hand_written_equations():
     cell = _cell("lstm", "dense")
     params = {**cells.init_cell(cell, rng), "b": rng.standard_normal(16)}
     x, h, c = rng.standard_normal((2, 4)), rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
-    A = x @ params["W_x"] + h @ params["W_h"] + params["b"]
+    A = x @ _matrix(params["W_x"]) + h @ _matrix(params["W_h"]) + params["b"]
     sig = lambda v: 1 / (1 + np.exp(-v))
     i, f, g, o = sig(A[:, :4]), sig(A[:, 4:8]), np.tanh(A[:, 8:12]), sig(A[:, 12:])
     c_new = f * c + i * g
@@ -229,7 +238,7 @@ def _stacked_variance_check(cell, draws, fan_out):
     per-draw mean squares, estimated from their spread over the draws.
     """
     rng = np.random.default_rng(10)
-    mean_squares = np.array([np.mean(cells.dense_weights(cell, cells.init_cell(cell, rng))[0] ** 2)
+    mean_squares = np.array([np.mean(cells.dense_weights(cells.init_cell(cell, rng))[0] ** 2)
                              for _ in range(draws)])
     target = 2.0 / (cell.input_size + fan_out)
     stderr = mean_squares.std(ddof=1) / math.sqrt(draws)
@@ -239,7 +248,7 @@ def _stacked_variance_check(cell, draws, fan_out):
 
 def test_dense_glorot_variance_over_the_stacked_matrix():
     cell = cells.CellConfig("lstm", "dense", 28, 64)
-    W_x = cells.init_cell(cell, np.random.default_rng(11))["W_x"]
+    W_x = _matrix(cells.init_cell(cell, np.random.default_rng(11))["W_x"])
     target, n = 2.0 / (28 + 4 * 64), W_x.size
     # iid normal: Var(mean of squares) = 2σ⁴/n
     assert abs(np.mean(W_x ** 2) - target) < 4 * target * math.sqrt(2.0 / n)
@@ -255,10 +264,11 @@ def test_tt_glorot_variance_over_the_stacked_matrix(layout, d, R):
 def test_reference_init_is_pytorch_uniform_for_dense():
     cell = cells.CellConfig("lstm", "dense", 9, 16, init="reference")
     p = cells.init_cell(cell, np.random.default_rng(12))
-    for W, bound in ((p["W_x"], 1 / 3), (p["W_h"], 1 / 4), (p["b"], 1 / 4)):
+    W_x, W_h = _matrix(p["W_x"]), _matrix(p["W_h"])
+    for W, bound in ((W_x, 1 / 3), (W_h, 1 / 4), (p["b"], 1 / 4)):
         assert np.abs(W).max() <= bound and np.abs(W).max() > 0.9 * bound
     # U(±a) has variance a²/3
-    assert np.var(p["W_h"]) == pytest.approx((1 / 4) ** 2 / 3, rel=4 * math.sqrt(0.8 / p["W_h"].size))
+    assert np.var(W_h) == pytest.approx((1 / 4) ** 2 / 3, rel=4 * math.sqrt(0.8 / W_h.size))
 
 
 @pytest.mark.parametrize("layout", ["naive", "joint", "joint_gate_core"])
@@ -273,12 +283,26 @@ def test_reference_init_of_tt_layouts_is_their_glorot(layout):
 
 def test_modes_follow_the_paper():
     cell = cells.CellConfig("lstm", "joint", 28, 256, n_cores=3, rank=4)
-    assert cell.tt_shapes == {"W_x": ((2, 2, 7), (8, 8, 16)), "W_h": ((4, 8, 8), (8, 8, 16))}
+    assert cell.weight_shapes == {"W_x": [((2, 2, 7), (8, 8, 16))], "W_h": [((4, 8, 8), (8, 8, 16))]}
     assert cell.gate_digits == 1
     gate = cells.CellConfig("gru", "joint_gate_core", 28, 256, n_cores=2)
-    assert gate.tt_shapes["W_h"] == ((1, 16, 16), (3, 16, 16))
+    assert gate.weight_shapes["W_h"] == [((1, 16, 16), (3, 16, 16))]
     naive = cells.CellConfig("lstm", "naive", 28, 256, n_cores=4, in_modes=(1, 4, 7, 1))
-    assert naive.tt_shapes["W_x"] == ((1, 4, 7, 1), (4, 4, 4, 4))
+    assert naive.weight_shapes["W_x"] == [((1, 4, 7, 1), (4, 4, 4, 4))] * 4
+    dense = cells.CellConfig("gru", "dense", 28, 256)
+    assert dense.weight_shapes == {"W_x": [((28,), (768,))], "W_h": [((256,), (768,))]}
+
+
+@pytest.mark.parametrize("layout, blocks, cores", [("dense", 1, 1), ("naive", 4, 3), ("joint", 1, 3),
+                                                   ("joint_gate_core", 1, 4)])
+def test_every_layout_is_tt_matrix_blocks(layout, blocks, cores):
+    """One representation: W_x and W_h are lists of blocks, each a list of 4-D cores (docs/method.md §5)."""
+    cell = cells.CellConfig("lstm", layout, 8, 8, n_cores=3, rank=2, out_modes=(4, 2, 4) if layout == "joint" else None)
+    params = cells.init_cell(cell, np.random.default_rng(0))
+    for name in ("W_x", "W_h"):
+        assert len(params[name]) == blocks and all(len(block) == cores for block in params[name])
+        assert all(G.ndim == 4 for block in params[name] for G in block)
+        assert cells.dense_weights(params)[name == "W_h"].shape == (8, 32)
 
 
 def test_misaligned_joint_layout_warns():
@@ -296,7 +320,7 @@ def test_over_large_rank_warns_but_is_kept():
     cell = cells.CellConfig("lstm", "joint_gate_core", 4, 4, rank=6)  # the gate core bond is useful up to 4
     with pytest.warns(RankWarning, match="requested 6 > useful 4"):
         params = cells.init_cell(cell, np.random.default_rng(13))
-    assert params["W_x"][0].shape == (1, 1, 4, 6)
+    assert params["W_x"][0][0].shape == (1, 1, 4, 6)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -82,7 +82,7 @@ def test_gate_matrices_are_column_blocks_of_the_full_weights(kind, layout):
     gates = diagnostics.gate_matrices(cell, params)
     assert tuple(gates) == cells.GATES[kind]
     x, h = np.random.default_rng(2).standard_normal((2, 3, 6))
-    Ax, Ah = cells.project(cell, params["W_x"], x), cells.project(cell, params["W_h"], h)  # (3, G·6) each
+    Ax, Ah = cells.project(x, params["W_x"]), cells.project(h, params["W_h"])  # (3, G·6) each
     for g, (W_x_g, W_h_g) in enumerate(gates.values()):
         assert W_x_g.shape == (6, 6) and W_h_g.shape == (6, 6)
         np.testing.assert_allclose(x @ W_x_g, Ax[:, 6 * g:6 * g + 6], rtol=1e-12, atol=1e-14)

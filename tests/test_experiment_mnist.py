@@ -6,9 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from autograd import value_and_grad
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ttrnn_np import rnn
 from ttrnn_np.checkpoint import load_checkpoint
@@ -212,27 +209,6 @@ def test_evaluation_does_not_depend_on_the_batch_size():
     logits = rnn.forward(model, params, X)  # (50, 10)
     assert whole["loss"] == pytest.approx(float(softmax_cross_entropy(logits, split.labels)), rel=1e-12)
     assert whole["accuracy"] == np.mean(np.argmax(logits, axis=1) == split.labels)
-
-
-@pytest.mark.filterwarnings("ignore::ttrnn_np.shapes.ShapeWarning")
-@settings(max_examples=25, deadline=None)
-@given(T=st.integers(1, 9), window=st.integers(1, 10), layout=st.sampled_from(["dense", "joint"]),
-       seed=st.integers(0, 2**16))
-def test_truncated_logits_match_the_library_truncated_bptt(T, window, layout, seed):
-    rng = np.random.default_rng(seed)
-    config = mnist.MnistConfig(layout=layout, hidden=4, rank=2, view="pixel", dtype="float64")
-    model = mnist.build_model(config)
-    params = rnn.init_model(model, rng, "float64")
-    X = rng.standard_normal((3, T, 1))  # (B, T, F)
-    y = rng.integers(0, 10, 3)  # (B,)
-    loss, grads = value_and_grad(lambda p: softmax_cross_entropy(mnist.truncated_logits(model, p, X, window), y))(
-        params)
-    ref_loss, ref_grads, _ = rnn.truncated_bptt(model, params, X, window, lambda z: softmax_cross_entropy(z, y))
-    np.testing.assert_allclose(mnist.truncated_logits(model, params, X, window), rnn.forward(model, params, X),
-                               rtol=1e-12, atol=1e-12)
-    assert loss == pytest.approx(float(ref_loss), rel=1e-12)
-    for path, g in leaves(grads).items():
-        np.testing.assert_allclose(g, leaves(ref_grads)[path], rtol=1e-9, atol=1e-12)
 
 
 def test_runtime_helpers():

@@ -59,7 +59,7 @@ def test_a_given_state_is_used_per_layer():
 def test_upper_layers_read_h_factorized_like_the_hidden_size():
     config = rnn.ModelConfig(cells.CellConfig("lstm", "joint", 28, 256, n_cores=3, in_modes=(2, 2, 7)),
                              num_layers=2)
-    assert config.layers[1].input_size == 256 and config.layers[1].tt_shapes["W_x"][0] == (4, 8, 8)
+    assert config.layers[1].input_size == 256 and config.layers[1].weight_shapes["W_x"][0][0] == (4, 8, 8)
 
 
 @pytest.mark.parametrize("kind", ["classify", "embed"])
@@ -71,7 +71,8 @@ def test_heads_match_their_dense_formula(kind, head_layout):
     X = np.random.default_rng(6).standard_normal((5, 3, 4))
     out = rnn.forward(config, params, X)
     h_T, _ = _manual_forward(config, params, X)
-    W = params["head"]["W"] if head_layout == "dense" else ttmatrix.full(params["head"]["W"])
+    W = ttmatrix.full(params["head"]["W"])
+    assert len(params["head"]["W"]) == (1 if head_layout == "dense" else 2)  # a dense head is one core
     y = h_T @ W + params["head"]["b"]
     if kind == "classify":
         np.testing.assert_allclose(out, y, rtol=1e-12)
@@ -90,7 +91,7 @@ def test_tt_head_takes_the_cells_cores_and_rank():
 
 def test_embedding_of_an_all_negative_output_is_zero_with_finite_gradient():
     head = HeadConfig("embed", 3)
-    params = {"W": np.zeros((4, 3)), "b": -np.ones(3)}
+    params = {"W": [np.zeros((1, 4, 3, 1))], "b": -np.ones(3)}
     h = np.ones((2, 4))
     np.testing.assert_array_equal(apply_head(head, params, h), 0.0)
     g = autograd.grad(lambda p: anp.sum(apply_head(head, p, h)))(params)
@@ -146,11 +147,20 @@ def test_truncated_bptt_with_window_at_least_T_is_full_bptt(window):
     rng = np.random.default_rng(13)
     X, labels = rng.standard_normal((3, 7, 4)), rng.integers(0, 3, 3)
     loss = lambda out: _xent(out, labels)
-    value, grads, state = rnn.truncated_bptt(config, params, X, window, loss)
+    value, grads = autograd.value_and_grad(lambda p: loss(rnn.truncated_bptt(config, p, X, window)))(params)
     full_value, full_grads = autograd.value_and_grad(lambda p: loss(rnn.forward(config, p, X)))(params)
     assert value == pytest.approx(full_value, rel=1e-13)
     np.testing.assert_allclose(flatten(grads)[0], flatten(full_grads)[0], rtol=1e-12)
-    assert all(type(s) is np.ndarray for layer in state for s in layer)
+
+
+def test_truncated_bptt_hands_on_the_state_of_the_whole_sequence():
+    config = _model("lstm", "joint", num_layers=2)
+    params = rnn.init_model(config, np.random.default_rng(12))
+    X = np.random.default_rng(13).standard_normal((3, 7, 4))
+    out, state = rnn.truncated_bptt(config, params, X, 3, return_state=True)
+    full, full_state = rnn.forward(config, params, X, return_state=True)
+    np.testing.assert_allclose(out, full, rtol=1e-12)
+    np.testing.assert_allclose(flatten(state)[0], flatten(full_state)[0], rtol=1e-12)
 
 
 def test_truncated_bptt_stops_the_gradient_at_the_last_window():
@@ -159,7 +169,7 @@ def test_truncated_bptt_stops_the_gradient_at_the_last_window():
     rng = np.random.default_rng(15)
     X, labels = rng.standard_normal((3, 8, 4)), rng.integers(0, 3, 3)
     loss = lambda out: _xent(out, labels)
-    value, grads, _ = rnn.truncated_bptt(config, params, X, 3, loss)  # windows [0:3], [3:6], [6:8]
+    value, grads = autograd.value_and_grad(lambda p: loss(rnn.truncated_bptt(config, p, X, 3)))(params)  # [0:3], [3:6], [6:8]
     _, boundary = rnn.forward(config, params, X[:, :6], return_state=True)
     expected = autograd.grad(lambda p: loss(rnn.forward(config, p, X[:, 6:], boundary)))(params)
     np.testing.assert_allclose(flatten(grads)[0], flatten(expected)[0], rtol=1e-12)
@@ -185,7 +195,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="params do not match the config: 1 layers and a head, expected 2"):
         rnn.forward(config, {**params, "layers": params["layers"][:1]}, X)
     with pytest.raises(ValueError, match="window must be a positive integer, got 0"):
-        rnn.truncated_bptt(config, params, X, 0, anp.sum)
+        rnn.truncated_bptt(config, params, X, 0)
 
 
 @pytest.mark.parametrize("make, error, match", [
@@ -205,4 +215,4 @@ def test_bad_model_configs_raise(make, error, match):
 
 def test_dataclass_replace_re_resolves_modes():
     cell = cells.CellConfig("lstm", "joint", 28, 256, n_cores=2)
-    assert dataclasses.replace(cell, n_cores=3).tt_shapes["W_h"] == ((4, 8, 8), (8, 8, 16))
+    assert dataclasses.replace(cell, n_cores=3).weight_shapes["W_h"] == [((4, 8, 8), (8, 8, 16))]

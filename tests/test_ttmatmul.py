@@ -1,4 +1,5 @@
-"""X·W without forming W: the primitive, the traced sweeps and X·full(W) agree in values, gradients and FLOPs."""
+"""X·W without forming W: the fast primitive, the readable sweep and X·full(W) agree in values, gradients and
+FLOPs."""
 import math
 
 import autograd
@@ -42,7 +43,7 @@ def test_every_path_equals_the_dense_product(m, data, rank, B, dtype):
     expected = X.astype(np.float64) @ ttmatrix.full([G.astype(np.float64) for G in cores])
     tol = 1e-12 if dtype == np.float64 else 1e-4
     for order in ORDERS:
-        for product in (ttmatmul.matmul, ttmatmul.matmul_traced):
+        for product in (ttmatmul.matmul, ttmatmul.matmul_sweep):
             Y = product(X, cores, order)
             assert Y.dtype == dtype and Y.shape == (B, math.prod(n))
             _assert_close(Y, expected, tol)
@@ -51,14 +52,14 @@ def test_every_path_equals_the_dense_product(m, data, rank, B, dtype):
 @settings(max_examples=40, deadline=None)
 @given(m=modes, data=st.data(), rank=st.integers(1, 4), B=st.integers(1, 3),
        dtype=st.sampled_from([np.float64, np.float32]))
-def test_the_vjp_equals_autograd_through_the_traced_sweeps_and_the_dense_product(m, data, rank, B, dtype):
+def test_the_vjp_equals_autograd_through_the_readable_sweep_and_the_dense_product(m, data, rank, B, dtype):
     n = data.draw(st.lists(st.integers(1, 4), min_size=len(m), max_size=len(m)))
     X, cores = _problem(m, n, rank, B, dtype=dtype)
     C = np.random.default_rng(1).standard_normal((B, math.prod(n))).astype(dtype)
     reference = _grads(ttmatmul.matmul_reference, X, cores, C)
     tol = 1e-10 if dtype == np.float64 else 2e-3
     for order in ORDERS:
-        for product in (ttmatmul.matmul, ttmatmul.matmul_traced):
+        for product in (ttmatmul.matmul, ttmatmul.matmul_sweep):
             X_bar, core_bars = _grads(lambda X_, c_: product(X_, c_, order), X, cores, C)
             assert X_bar.dtype == dtype and all(g.dtype == dtype for g in core_bars)
             _assert_close(X_bar, reference[0], tol)
@@ -188,28 +189,38 @@ def test_forward_and_vjp_do_exactly_the_flops_of_the_cost_model(order, counted_f
         counted_flops.clear()
         autograd.grad(lambda X_, c_: anp.sum(ttmatmul.matmul(X_, c_, order)), argnum=argnum)(X, cores)
         assert sum(counted_flops) == expected[which], which
-    counted_flops.clear()
-    ttmatmul.matmul_traced(X, cores, order)
-    assert sum(counted_flops) == forward
+    steps = []
+    ttmatmul.matmul_sweep(X, cores, order, steps=steps)
+    assert sum(step["flops"] for step in steps) == forward
     if order == "auto":
         assert forward == B * cost.matmul_flops(m, n, rank)["best"]
 
 
-def test_auto_picks_the_cheaper_order(monkeypatch):
-    """W_x 28→1024 at d=4, R=8 is cheaper right-to-left; W_h 256→1024 left-to-right (PAPER.md §2 sizes)."""
-    called = []
-    monkeypatch.setattr(ttmatmul, "matmul_left_to_right", lambda X_, c_: called.append("ltr") or X_ @ ttmatrix.full(c_))
-    monkeypatch.setattr(ttmatmul, "matmul_right_to_left", lambda X_, c_: called.append("rtl") or X_ @ ttmatrix.full(c_))
+def test_auto_picks_the_cheaper_order():
+    """W_x 28→1024 at d=4, R=8 is cheaper right-to-left; W_h 256→1024 left-to-right (docs/method.md §3)."""
+    visited = []
     for m, n in [((1, 2, 2, 7), (4, 4, 8, 8)), ((4, 4, 4, 4), (4, 4, 8, 8))]:
         X, cores = _problem(m, n, 8, B=2)
-        ttmatmul.matmul_traced(X, cores)
-        called.append(ttmatmul.cheaper_order(cores))
-    assert called == ["rtl", "rtl", "ltr", "ltr"]
+        steps = []
+        ttmatmul.matmul_sweep(X, cores, steps=steps)
+        visited.append(([step["k"] for step in steps], ttmatmul.cheaper_order(cores)))
+    assert visited == [([3, 2, 1, 0], "rtl"), ([0, 1, 2, 3], "ltr")]
+
+
+def test_a_one_core_tt_matrix_is_a_dense_matrix():
+    """(1, M, N, 1): every path gives X·W, and the gradient of the core is Xᵀ Ȳ in the core's shape."""
+    rng = np.random.default_rng(7)
+    X, W = rng.standard_normal((4, 5)), rng.standard_normal((5, 3))
+    C = rng.standard_normal((4, 3))
+    for product in (ttmatmul.matmul, ttmatmul.matmul_sweep, ttmatmul.matmul_reference):
+        np.testing.assert_allclose(product(X, [W[None, :, :, None]]), X @ W, rtol=1e-13)
+        (G_bar,) = autograd.grad(lambda c_: anp.sum(C * product(X, c_)))([W[None, :, :, None]])
+        np.testing.assert_allclose(G_bar, (X.T @ C)[None, :, :, None], rtol=1e-13)
 
 
 def test_bad_inputs_name_both_shapes():
     X, cores = _problem((2, 3), (2, 2), 2)
-    for product in (ttmatmul.matmul, ttmatmul.matmul_traced):
+    for product in (ttmatmul.matmul, ttmatmul.matmul_sweep):
         with pytest.raises(ValueError, match=r"X must have shape \(B, 6\) to multiply a 6×4 TT-matrix, got \(3, 5\)"):
             product(X[:, :5], cores)
         with pytest.raises(ValueError, match=r"got \(18,\)"):

@@ -5,7 +5,7 @@ Index letters: b batch, t time (T steps), I input size, H hidden size, ℓ layer
 Gradient flow through time.  For a loss L on the model output, the total derivative ∂L/∂h_t (B, H) measures
 how much step t still matters; when gradients vanish (explode) through time it shrinks (grows) as t moves
 away from the end.  One backward pass gives all of them: the unroll adds zero arrays ε_t to h_t and δ_t to
-c_t as soon as they are made (``rnn.run_layer``'s ``perturb``), and at ε = δ = 0
+c_t as soon as they are made (``rnn.unroll_reference``'s ``perturb``), and at ε = δ = 0
 
     ∂L/∂ε_t = ∂L/∂h_t,     ∂L/∂δ_t = ∂L/∂c_t.
 
@@ -39,7 +39,7 @@ def state_grad_norms(config, params, X, loss_fn):
 
 def gate_matrices(cell, params):
     """{gate name: (W_x^g (I, H), W_h^g (H, H))} as dense arrays, for one cell of any layout."""
-    W_x, W_h = cells.dense_weights(cell, params)  # (I, G·H), (H, G·H)
+    W_x, W_h = cells.dense_weights(params)  # (I, G·H), (H, G·H)
     H = cell.hidden_size
     return {name: (onp.asarray(W_x[:, g * H:(g + 1) * H]), onp.asarray(W_h[:, g * H:(g + 1) * H]))  # (I, H), (H, H)
             for g, name in enumerate(cell.gate_names)}

@@ -7,8 +7,8 @@ Index letters: b batch, H hidden size, K head output size, d cores, R rank, a(n)
 
 ε = 1e-12 keeps an all-zero ReLU output (and its gradient) finite.
 
-W is dense (H, K) or a TT-matrix a(H) → a(K) with the cell's d and R unless the head says otherwise (the
-paper's "fully" tensorized model).  Init "glorot": Var(W_ij) = 2/(H + K), dense N(0, ·) or ``init.glorot``;
+W is a TT-matrix: dense is one core (1, H, K, 1), "tt" is a(H) → a(K) with the cell's d and R unless the head
+says otherwise (the paper's "fully" tensorized model); either way ``ttmatmul.matmul`` multiplies by it.  Init "glorot": Var(W_ij) = 2/(H + K), dense N(0, ·) or ``init.glorot``;
 bias 1e-3.  "reference" (dense head only): W and b ~ U(±1/√H), PyTorch's ``nn.Linear`` default.
 """
 import dataclasses
@@ -22,7 +22,7 @@ from .cells import BIAS_INIT, INITS, check_positive_int
 from .shapes import auto_shape
 from .ttmatmul import matmul
 
-__all__ = ["HEAD_KINDS", "HEAD_LAYOUTS", "EMBED_EPS", "HeadConfig", "head_shape", "init_head", "apply_head"]
+__all__ = ["HEAD_KINDS", "HEAD_LAYOUTS", "HeadConfig", "head_shape", "init_head", "apply_head"]
 
 HEAD_KINDS = ("classify", "embed")
 HEAD_LAYOUTS = ("dense", "tt")
@@ -54,32 +54,31 @@ class HeadConfig:
 
 
 def head_shape(head, cell):
-    """A TT head's (row modes a(H), column modes a(K), rank R), taking d and R from the cell unless given."""
+    """The head's TT-matrix shape (row modes, column modes, rank): ((H,), (K,), 1) for a dense head, else
+    (a(H), a(K), R) with d and R taken from the cell unless the head gives them."""
+    if head.layout == "dense":
+        return (cell.hidden_size,), (head.out_size,), 1
     d = head.n_cores if head.n_cores is not None else cell.n_cores
     R = head.rank if head.rank is not None else cell.rank
     return auto_shape(cell.hidden_size, d), auto_shape(head.out_size, d), R
 
 
 def init_head(head, cell, rng, dtype=onp.float64):
-    """{"W": dense (H, K) or TT cores, "b": (K,)} for a head on top of ``cell``'s hidden state."""
+    """{"W": TT cores (one core for a dense head), "b": (K,)} for a head on top of ``cell``'s hidden state."""
     H, K = cell.hidden_size, head.out_size
-    if head.layout == "tt":
-        W = tt_init.glorot(*head_shape(head, cell), rng, dtype)
-        b = onp.full(K, BIAS_INIT, dtype=dtype)  # (K,)
-    elif head.init == "reference":
+    if head.layout == "dense" and head.init == "reference":
         bound = 1.0 / math.sqrt(H)
-        W = rng.uniform(-bound, bound, (H, K)).astype(dtype)  # (H, K)
+        W = [rng.uniform(-bound, bound, (1, H, K, 1)).astype(dtype)]  # [(1, H, K, 1)]
         b = rng.uniform(-bound, bound, K).astype(dtype)  # (K,)
     else:
-        W = (math.sqrt(2.0 / (H + K)) * rng.standard_normal((H, K))).astype(dtype)  # (H, K)
+        W = tt_init.glorot(*head_shape(head, cell), rng, dtype)
         b = onp.full(K, BIAS_INIT, dtype=dtype)  # (K,)
     return {"W": W, "b": b}
 
 
 def apply_head(head, params, h):
     """Logits or unit-length embeddings (B, K) from the last hidden state h (B, H)."""
-    W, b = params["W"], params["b"]
-    y = (np.dot(h, W) if head.layout == "dense" else matmul(h, W)) + b  # (B, K)
+    y = matmul(h, params["W"]) + params["b"]  # (B, K)
     if head.kind == "classify":
         return y
     e = np.maximum(y, 0.0)  # (B, K) ReLU

@@ -3,7 +3,8 @@
 Index letters: I input size, H hidden size, G gates (4 LSTM, 3 GRU), K head output size, d cores, R rank,
 L layers, a(n) = auto_shape(n, d), P_TT(m, n, R) = Σ_k r_k m_k n_k r_{k+1} the size of a TT-matrix.
 
-Parameters of one cell (one bias per cell, PAPER.md §5 and §7.1):
+Parameters of one cell (one bias per cell, docs/method.md §5), each weight a list of TT-matrix blocks
+(``cells.CellConfig.weight_shapes``; a dense matrix is one block of one core, whose "TT" count is M·N):
 
     layout           W_x                          W_h                          bias
     dense            I·G·H                        H·G·H                        G·H
@@ -26,15 +27,9 @@ from .heads import head_shape
 from .rnn import ModelConfig
 from .shapes import effective_ranks, rank_tuple
 
-__all__ = ["tt_matrices", "cell_sizes", "head_sizes", "model_sizes", "size_story"]
+__all__ = ["cell_sizes", "head_sizes", "model_sizes", "size_story"]
 
 _FLOP_KEYS = ("ltr", "rtl", "best", "dense")
-
-
-def tt_matrices(cell):
-    """{"W_x": (row modes, column modes, copies), "W_h": …} of a TT cell (copies = G for naive, else 1)."""
-    copies = cell.num_gates if cell.layout == "naive" else 1
-    return {name: (m, n, copies) for name, (m, n) in cell.tt_shapes.items()}
 
 
 def _ranks(row_modes, col_modes, rank):
@@ -42,34 +37,28 @@ def _ranks(row_modes, col_modes, rank):
     return {"requested": rank_tuple(rank, len(row_modes)), "effective": effective_ranks(rank, row_modes, col_modes)}
 
 
-def _tt_part(row_modes, col_modes, rank, copies=1):
-    flops = cost.matmul_flops(row_modes, col_modes, rank)
-    return {"params": copies * cost.params(row_modes, col_modes, rank),
-            "flops": {key: copies * flops[key] for key in _FLOP_KEYS},
-            "ranks": _ranks(row_modes, col_modes, rank)}
-
-
-def _dense_part(M, N):
-    return {"params": M * N, "flops": {key: 2 * M * N for key in _FLOP_KEYS}, "ranks": None}
+def _weight_part(blocks, rank):
+    """{"params", "flops", "ranks"} of a weight made of TT-matrix blocks side by side (ranks: one block's, None
+    for a dense matrix); every block of a weight has the same shape."""
+    flops = [cost.matmul_flops(m, n, rank) for m, n in blocks]
+    row_modes, col_modes = blocks[0]
+    return {"params": sum(cost.params(m, n, rank) for m, n in blocks),
+            "flops": {key: sum(f[key] for f in flops) for key in _FLOP_KEYS},
+            "ranks": None if len(row_modes) == 1 else _ranks(row_modes, col_modes, rank)}
 
 
 def cell_sizes(cell):
     """{"W_x", "W_h": {"params", "flops", "ranks"}, "bias": G·H, "dense_weights": (I + H)·G·H} of one cell."""
     GH = cell.num_gates * cell.hidden_size
-    if cell.layout == "dense":
-        parts = {"W_x": _dense_part(cell.input_size, GH), "W_h": _dense_part(cell.hidden_size, GH)}
-    else:
-        parts = {name: _tt_part(m, n, cell.rank, copies) for name, (m, n, copies) in tt_matrices(cell).items()}
+    parts = {name: _weight_part(blocks, cell.rank) for name, blocks in cell.weight_shapes.items()}
     return {**parts, "bias": GH, "dense_weights": (cell.input_size + cell.hidden_size) * GH}
 
 
 def head_sizes(head, cell):
     """{"W": {"params", "flops", "ranks"}, "bias": K, "dense_weights": H·K} of a head on ``cell``."""
-    if head.layout == "dense":
-        W = _dense_part(cell.hidden_size, head.out_size)
-    else:
-        W = _tt_part(*head_shape(head, cell))
-    return {"W": W, "bias": head.out_size, "dense_weights": cell.hidden_size * head.out_size}
+    row_modes, col_modes, rank = head_shape(head, cell)
+    return {"W": _weight_part([(row_modes, col_modes)], rank), "bias": head.out_size,
+            "dense_weights": cell.hidden_size * head.out_size}
 
 
 def model_sizes(config):
@@ -131,21 +120,24 @@ def size_story(config):
     for ell, (layer, counts) in enumerate(zip(config.layers, s["layers"])):
         for name in ("W_x", "W_h"):
             fan_in = layer.input_size if name == "W_x" else layer.hidden_size
-            shape = (f"dense {fan_in}×{layer.num_gates * layer.hidden_size}" if layer.layout == "dense" else
-                     _modes_text(*layer.tt_shapes[name], layer.rank))
-            each = f", one per gate (×{layer.num_gates})" if layer.layout == "naive" else ""
+            row_modes, col_modes = layer.weight_shapes[name][0]
+            shape = (f"dense {fan_in}×{layer.num_gates * layer.hidden_size}" if len(row_modes) == 1 else
+                     _modes_text(row_modes, col_modes, layer.rank))
+            blocks = len(layer.weight_shapes[name])
+            each = f", one per gate (×{blocks})" if blocks > 1 else ""
             lines.append(f"  layer {ell} {name}: {shape}{each}: {counts[name]['params']:,}")
         lines.append(f"  layer {ell} bias: {counts['bias']:,}")
         if layer.gate_digits is not None:
-            n_0, G = layer.tt_shapes["W_x"][1][0], layer.num_gates
+            n_0, G = layer.weight_shapes["W_x"][0][1][0], layer.num_gates
             alignment = (f"aligned, the leading column mode n_0 = {n_0} separates the {G} gates"
                          if layer.gate_digits == 1 else
                          f"misaligned, {G} ∤ n_0 = {n_0}, the gate index spans the leading {layer.gate_digits} "
                          "column modes")
             lines.append(f"  layer {ell} gates: {alignment}")
     if config.head is not None:
-        shape = (f"dense {cell.hidden_size}×{config.head.out_size}" if config.head.layout == "dense" else
-                 _modes_text(*head_shape(config.head, cell)))
+        row_modes, col_modes, rank = head_shape(config.head, cell)
+        shape = (f"dense {cell.hidden_size}×{config.head.out_size}" if len(row_modes) == 1 else
+                 _modes_text(row_modes, col_modes, rank))
         lines.append(f"  head W: {shape}: {s['parts']['head_W']:,}")
         lines.append(f"  head bias: {s['parts']['head_b']:,}")
     lines.append(f"  total {s['total']:,} parameters ({s['total_no_bias']:,} without biases); dense equivalent "

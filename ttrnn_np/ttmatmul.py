@@ -8,7 +8,7 @@ and j = (j_0, …, j_{d-1}) read in C order (mode 0 most significant),
 
 **Forward.**  The sweep works on Xᵀ (M, B), so that the batch is the last, least significant index: then every
 step is one batched BLAS product and every reshape between steps is free (no data moves).  Two contraction
-orders give the same Y (PAPER.md §2):
+orders give the same Y (docs/method.md §3):
 
 * left-to-right, k = 0, 1, …, d−1.  The carry before step k ("operand" P_k) is a stack of N_{<k} matrices,
 
@@ -22,8 +22,7 @@ orders give the same Y (PAPER.md §2):
 
   read as (M_{<k-1}, m_{k-1}·r_k, N_{≥k}·B).  FLOPs per sample: Σ_k 2 r_k r_{k+1} M_{≤k} N_{≥k}.
 
-Both end with Yᵀ (N, B).  The readable sweeps return its transposed view; the primitive below returns a
-C-ordered Y: left-to-right, BLAS writes the last product straight into it; right-to-left it costs one transposed
+Both end with Yᵀ (N, B).  The primitive returns a C-ordered Y: left-to-right, BLAS writes the last product straight into it; right-to-left it costs one transposed
 copy.  The primitive also sweeps the batch in blocks of rows small enough for the carries to stay in cache.
 
 **Backward (the VJP).**  Given the cotangent Ȳ = ∂L/∂Y (B, N), the input gradient is
@@ -54,11 +53,18 @@ each backward sweep step: forward + backward = 3× the forward FLOPs, as for a d
 order is also the cheaper backward order.  When X is not differentiated, the sweep's last product (the one that
 would produce X̄) is skipped.
 
-``matmul`` is that whole product as one autograd primitive with this VJP: autograd pays a fixed cost for every
-traced operation, and the traced sweep records about four operations per core.  The traced sweeps stay as the
-readable path (``matmul_traced``, ``matmul_left_to_right``, ``matmul_right_to_left``); autograd differentiates
-them as they are, and the tests hold the primitive to them and to ``matmul_reference``, the slow,
-obviously-correct X·full(W).  The primitive supports first derivatives (reverse mode) only.
+Three paths compute the same Y, and the tests hold them equal in values and gradients:
+
+* ``matmul_reference`` — X·full(W): forms the dense matrix; slow, obviously correct.
+* ``matmul_sweep`` — the sweep written core by core with ``tensordot`` on named axes (the readable path, the one
+  the tutorials print step by step); autograd differentiates it operation by operation.
+* ``matmul`` — the same sweep as flat batched BLAS products (``_plan``, ``_sweep`` below), wrapped as one autograd
+  primitive with the VJP derived above: autograd pays a fixed cost for every traced operation, and the readable
+  sweep records about four per core.  A one-core TT-matrix is a dense matrix, so its product is one GEMM.
+  The primitive supports first derivatives (reverse mode) only.
+
+The contraction order is an argument of every path: "ltr", "rtl" or "auto" (the cheaper by ``cost.matmul_flops``;
+ties go to "ltr").  See docs/method.md §3 (product and FLOPs) and §7 (the VJP).
 """
 import functools
 import itertools
@@ -74,8 +80,7 @@ from .ttmatrix import full, validate
 CACHE_BYTES = 1 << 18  # rows are swept in blocks whose largest carry fits in this many bytes (tuned: benchmarks/)
 MIN_BLOCK_ROWS = 8  # … but never fewer rows than this (thinner products lose more to call overheads)
 
-__all__ = ["matmul", "matmul_traced", "matmul_left_to_right", "matmul_right_to_left", "matmul_reference",
-           "cheaper_order"]
+__all__ = ["matmul_reference", "matmul_sweep", "matmul", "cheaper_order"]
 
 
 def matmul_reference(X, cores):
@@ -104,7 +109,7 @@ def _sweep(Zt, mats, stacks, last=True, into=None):
     Before step s the carry is read as a stack of ``stacks[s]`` matrices (S_s, in_s, rest) — a free reshape —
     and kept as operands[s]; the step is A_s @ carry (S_s, out_s, rest), written into the flat array ``into[s]``
     when given (the primitive's preallocated memory).  ``last=False`` skips the final product and returns
-    Yt = None.  Runs on plain arrays and, traced (without ``into``), on autograd boxes.
+    Yt = None.  Runs on plain arrays only: it is the inside of the primitive.
     """
     B = Zt.shape[1]
     operands = []
@@ -142,20 +147,6 @@ def _structure_of(cores):
 def cheaper_order(cores):
     """"ltr" or "rtl": the order with fewer FLOPs (cost.matmul_flops); ties go to "ltr"."""
     return _structure_of(cores)[1][3]
-
-
-def matmul_left_to_right(X, cores):
-    """X · W contracting core 0 first (see module docstring); autograd traces it step by step."""
-    cores, (m, n, r, _) = _structure_of(cores)
-    _, mats, stacks = _plan(cores, m, n, r, "ltr")
-    return _sweep(X.T, mats, stacks)[0].T  # (B, N)
-
-
-def matmul_right_to_left(X, cores):
-    """X · W contracting core d−1 first (see module docstring); autograd traces it step by step."""
-    cores, (m, n, r, _) = _structure_of(cores)
-    _, mats, stacks = _plan(cores, m, n, r, "rtl")
-    return _sweep(X.T, mats, stacks)[0].T  # (B, N)
 
 
 def _finish(A, Z, left_to_right, out):
@@ -264,17 +255,48 @@ def _checked(X, cores, order):
     return cores, (m, n, r), cheaper if order == "auto" else order
 
 
-def matmul_traced(X, cores, order="auto"):
-    """Y = X · W through the readable sweeps, which autograd records operation by operation."""
-    cores, _, order = _checked(X, cores, order)
-    return matmul_left_to_right(X, cores) if order == "ltr" else matmul_right_to_left(X, cores)
+def matmul_sweep(X, cores, order="auto", steps=None):
+    """Y = X · W core by core with ``tensordot``: the readable path, differentiated by autograd as written.
+
+    Left to right the carry before step k is Z[b, n_{<k}, r_k, m_k, m_{>k}]; contracting (r_k, m_k) with core k
+    and moving n_k next to n_{<k} gives the next carry.  Right to left is the mirror image, with the carry
+    Z[b, m_{<k}, m_k, r_{k+1}, n_{>k}].  Pass a list as ``steps`` to have every step's carry shape and FLOPs
+    appended to it (the tutorials print them).
+    """
+    cores, (m, n, r), order = _checked(X, cores, order)
+    B, d = np.shape(X)[0], len(cores)
+    if order == "ltr":
+        Z = np.reshape(X, (B, 1, 1, m[0], -1))  # (B, N_<0 = 1, r_0 = 1, m_0, M_>0)
+        for k in range(d):
+            carry = np.shape(Z)
+            Z = np.tensordot(Z, cores[k], axes=([2, 3], [0, 1]))  # (B, N_<k, M_>k, n_k, r_{k+1})
+            Z = np.transpose(Z, (0, 1, 3, 4, 2))  # (B, N_<k, n_k, r_{k+1}, M_>k)
+            m_next = m[k + 1] if k + 1 < d else 1
+            Z = np.reshape(Z, (B, -1, r[k + 1], m_next, np.shape(Z)[4] // m_next))  # (B, N_≤k, r_{k+1}, m_{k+1}, M_>k+1)
+            if steps is not None:
+                steps.append({"k": k, "carry": carry, "flops": 2 * B * carry[1] * carry[4] * r[k] * m[k] * n[k] * r[k + 1]})
+        return np.reshape(Z, (B, -1))  # (B, N)
+    Z = np.reshape(X, (B, -1, m[-1], 1, 1))  # (B, M_<d-1, m_{d-1}, r_d = 1, N_>d-1 = 1)
+    for k in reversed(range(d)):
+        carry = np.shape(Z)
+        Z = np.tensordot(Z, cores[k], axes=([2, 3], [1, 3]))  # (B, M_<k, N_>k, r_k, n_k)
+        Z = np.transpose(Z, (0, 1, 3, 4, 2))  # (B, M_<k, r_k, n_k, N_>k)
+        m_prev = m[k - 1] if k > 0 else 1
+        Z = np.reshape(Z, (B, -1, m_prev, r[k], n[k] * carry[4]))  # (B, M_<k-1, m_{k-1}, r_k, N_≥k)
+        if steps is not None:
+            steps.append({"k": k, "carry": carry, "flops": 2 * B * carry[1] * carry[4] * r[k] * m[k] * n[k] * r[k + 1]})
+    return np.reshape(Z, (B, -1))  # (B, N)
 
 
 def matmul(X, cores, order="auto"):
     """Y = X · W for X (B, M) and a TT-matrix W (M, N), never forming W: one autograd primitive with a
     hand-derived VJP (see module docstring).  Y is C-contiguous; float32 in gives float32 out.
 
-    ``order`` is "auto" (the cheaper direction by FLOP count), "ltr" or "rtl".
+    ``order`` is "auto" (the cheaper direction by FLOP count), "ltr" or "rtl".  A one-core TT-matrix
+    (1, M, N, 1) is a dense matrix, and its product is one GEMM (autograd differentiates ``np.dot``).
     """
     cores, structure, order = _checked(X, cores, order)
+    if len(cores) == 1:
+        M, N = structure[0][0], structure[1][0]
+        return np.dot(X, np.reshape(cores[0], (M, N)))  # (B, N)
     return _product(X, *cores, order=order, structure=structure, saved={})  # (B, N)

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from autograd.tracer import getval
 
 from ..cells import GATES, INITS, LAYOUTS, CellConfig
 from ..checkpoint import jsonable, load_checkpoint
@@ -40,13 +39,13 @@ from ..data.mnist import SEQUENCE_VIEWS, SOURCES, MnistSplits, as_sequences, loa
 from ..heads import HEAD_LAYOUTS, HeadConfig
 from ..losses import softmax_cross_entropy
 from ..optim import constant, cosine, step_decay
-from ..rnn import ModelConfig, forward, init_model
+from ..rnn import ModelConfig, forward, init_model, truncated_bptt
 from ..sizes import model_sizes, size_story
 from ..training import TrainingDiverged, fit, minibatches
 from .progress import EpochProgress
 from .runtime import machine_info
 
-__all__ = ["RECIPES", "MnistConfig", "build_model", "prepare_data", "truncated_logits", "evaluate_split",
+__all__ = ["RECIPES", "MnistConfig", "build_model", "prepare_data", "evaluate_split",
            "run_experiment"]
 
 RECIPES = {
@@ -155,16 +154,6 @@ def prepare_data(config, data_dir=None, download=False):
                        _subset(splits.val, config.val_subset, config.seed, "val_subset"), splits.test, splits.source)
 
 
-def truncated_logits(model, params, X, window):
-    """Logits (B, K) of X (B, T, F); the gradient flows through the last ``window`` steps only (None: all)."""
-    T = X.shape[1]
-    start = 0 if window is None else (T - 1) // window * window  # the last window is X[:, start:]
-    if start == 0:
-        return forward(model, params, X)  # (B, K)
-    _, state = forward(model, getval(params), X[:, :start, :], return_state=True)  # plain arrays, no tape
-    return forward(model, params, X[:, start:, :], state=state)  # (B, K)
-
-
 def evaluate_split(model, params, split, config):
     """{"loss", "accuracy"} of ``params`` on an ``MnistSet``, forward only, ``eval_batch_size`` images at a time."""
     total_loss, correct = 0.0, 0
@@ -270,7 +259,8 @@ def run_experiment(config, out=None, resume=False, data_dir=None, download=False
     def loss_fn(params, batch):
         images, y = batch  # (B, 28, 28) uint8, (B,)
         X = as_sequences(images, config.view, seed=config.perm_seed, dtype=config.dtype)  # (B, T, F)
-        logits = truncated_logits(model, params, X, config.tbptt)  # (B, K)
+        logits = (forward(model, params, X) if config.tbptt is None
+                  else truncated_bptt(model, params, X, config.tbptt))  # (B, K)
         bar.count(logits, y)
         return softmax_cross_entropy(logits, y)
 
