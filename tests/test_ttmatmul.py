@@ -196,7 +196,7 @@ def test_forward_and_vjp_do_exactly_the_flops_of_the_cost_model(order, counted_f
 
 
 def test_auto_picks_the_cheaper_order(monkeypatch):
-    """W_x 28→1024 at d=4, R=8 is cheaper right-to-left; W_h 256→1024 left-to-right (PAPER.md §2 sizes)."""
+    """W_x 28→1024 at d=4, R=8 is cheaper right-to-left; W_h 256→1024 left-to-right (docs/method.md §3 sizes)."""
     called = []
     monkeypatch.setattr(ttmatmul, "matmul_left_to_right", lambda X_, c_: called.append("ltr") or X_ @ ttmatrix.full(c_))
     monkeypatch.setattr(ttmatmul, "matmul_right_to_left", lambda X_, c_: called.append("rtl") or X_ @ ttmatrix.full(c_))
