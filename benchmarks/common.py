@@ -1,6 +1,6 @@
 """Shared helpers for the benchmarks: timing, the machine's description, BLAS threads, allocator tuning, JSON.
 
-Timing follows PAPER.md §7.9: ``time.perf_counter``, warm-up calls first, then many repeats, reported as the
+Timing follows docs/method.md §10: ``time.perf_counter``, warm-up calls first, then many repeats, reported as the
 median (the headline number) with the spread (min, quartiles, max).  Only the call under test is timed.
 """
 import contextlib

@@ -1,7 +1,7 @@
 """Row-MNIST stability: learning-rate robustness, gradient-norm histograms and gradient flow through time.
 
 The paper's abstract says the joint TT factorization helps in "stabilizing model training and hyperparameter
-selection" (PAPER.md §1); its only evidence is a gradient-norm histogram from speaker verification and no
+selection" (see docs/method.md §10); its only evidence is a gradient-norm histogram from speaker verification and no
 learning-rate sweep was stored.  This script measures three things on row-MNIST (T = 28 steps of F = 28
 pixels) for the dense LSTM and a joint TT-LSTM (H = 256, TT head), trained with the paper's recipe (Adam, no
 clipping, lr ×0.1 every 10 epochs, batch 128) at a reduced budget:
@@ -10,7 +10,7 @@ clipping, lr ×0.1 every 10 epochs, batch 128) at a reduced budget:
    a*(η).  A run whose loss or gradient norm becomes non-finite stops (``TrainingDiverged``); it is recorded
    with status "diverged" and drawn at chance (10 %) with a cross.
 2. **Gradient-norm histograms.**  The pre-clip global norm ‖g_s‖ = (Σ_θ ‖∂L_s/∂θ‖²)^{1/2} of every training
-   step s of the run at ``--hist-lr`` (the first ``--hist-steps`` steps), dense against TT (PAPER.md §7.10).
+   step s of the run at ``--hist-lr`` (the first ``--hist-steps`` steps), dense against TT (docs/method.md §11).
 3. **Gradient flow through time.**  ‖∂L/∂h_t‖ for t = 1..T (``diagnostics.state_grad_norms``) on a fixed
    batch of B validation images, at initialisation and with the best-validation parameters of the
    ``--hist-lr`` run.  L is the batch-mean cross-entropy.

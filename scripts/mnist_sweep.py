@@ -33,7 +33,7 @@ from ttrnn_np.experiments.runtime import machine_info, set_blas_threads, tune_ma
 
 ROOT = Path("results/mnist_row")
 CORES, RANKS, NAIVE = (2, 3, 4), (1, 2, 4, 8), ((3, 2), (3, 4))
-# The authors' row-MNIST figure (PAPER.md §6.1), read off the plot: test-selected, x = their parameter counts
+# The authors' row-MNIST figure (docs/method.md §10), read off the plot: test-selected, x = their parameter counts
 # (input 40, one bias, no head), so only roughly comparable with ours.
 PAPER_POINTS = {2: [(2464, 2.15), (3904, 2.2), (6784, 1.8), (9664, 1.4), (12544, 1.3), (15424, 1.5)],
                 3: [(1376, 2.4), (1920, 2.3), (3584, 2.4), (6016, 2.0), (9216, 2.1), (13184, 1.55)],

@@ -1,4 +1,4 @@
-"""The cost model reproduces PAPER.md §2's FLOP table and agrees with the parameter count of real cores."""
+"""The cost model reproduces the FLOP table of docs/method.md §3 and agrees with the parameter count of real cores."""
 import warnings
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from ttrnn_np import cost, init, ttmatrix
 from ttrnn_np.shapes import ShapeWarning, auto_shape
 
-# PAPER.md §2: FLOPs/sample/step of both LSTM products (I→4H and H→4H), right-to-left
+# docs/method.md §3: FLOPs/sample/step of both LSTM products (I→4H and H→4H), right-to-left
 PAPER_FLOPS = {
     (28, 256): (581632, [118272, 473088, 79616, 760832, 101248, 1265152]),
     (1, 256): (526336, [102528, 410112, 70720, 688384, 96800, 1204352]),
@@ -40,7 +40,7 @@ def test_cheaper_order_example_from_the_paper():
 
 
 def test_tt_vector_costs_more_than_dense():
-    # PAPER.md §3: 1 → 1024 at d=3, R=2: 5,184 (right-to-left) vs 2,048 FLOPs/sample; left-to-right 4,640
+    # docs/method.md §9: 1 → 1024 at d=3, R=2: 5,184 (right-to-left) vs 2,048 FLOPs/sample; left-to-right 4,640
     flops = cost.matmul_flops((1, 1, 1), (8, 8, 16), 2)
     assert (flops["rtl"], flops["ltr"], flops["dense"]) == (5184, 4640, 2048)
 

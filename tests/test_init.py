@@ -1,4 +1,4 @@
-"""The TT initializers give the *full* matrix the requested variance, for any modes and ranks (PAPER.md §4)."""
+"""The TT initializers give the *full* matrix the requested variance, for any modes and ranks (docs/method.md §4)."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""auto_shape reproduces PAPER.md §3; rank specs are normalised and over-large ranks warned about."""
+"""auto_shape reproduces docs/method.md §9's table; rank specs are normalised and over-large ranks warned about."""
 import math
 import warnings
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from ttrnn_np.shapes import (RankWarning, ShapeWarning, auto_shape, check_ranks, effective_ranks, entropy,
                              factorizations, max_ranks, rank_tuple)
 
-# PAPER.md §3, the whole table
+# docs/method.md §9, the whole table
 PAPER_TABLE = {
     1: [(1, 1), (1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1, 1)],
     10: [(2, 5), (1, 2, 5), (1, 1, 2, 5), (1, 1, 1, 2, 5)],
@@ -88,7 +88,7 @@ def test_rank_tuple_rejects_bad_ranks(rank, match):
 
 
 def test_max_ranks_and_warning_never_caps():
-    # PAPER.md §8: I=28 at d=4 is (1,2,2,7); with 4H = 1024 → (4,4,8,8) the first bond holds at most 1·4 = 4
+    # docs/method.md §3: I=28 at d=4 is (1,2,2,7); with 4H = 1024 → (4,4,8,8) the first bond holds at most 1·4 = 4
     assert max_ranks((1, 2, 2, 7), (4, 4, 8, 8)) == (1, 4, 32, 56, 1)
     with pytest.warns(RankWarning, match="bond 1: requested 8 > useful 4"):
         requested = check_ranks(8, (1, 2, 2, 7), (4, 4, 8, 8))

@@ -1,4 +1,4 @@
-"""Parameter counts and FLOPs against PAPER.md §2, §5 and §6 (every table), and against the initialised params."""
+"""Parameter counts and FLOPs against every table of docs/method.md §3, §5, §8 and §10, and the initialised ones."""
 import warnings
 
 import numpy as np
@@ -10,7 +10,7 @@ from ttrnn_np.heads import HeadConfig
 
 RANKS = (2, 4, 6, 8)
 
-# PAPER.md §5, H = 256, I = 28: joint-code (2 biases) / joint-1b / naive (no bias) / gate-first (2 biases) /
+# docs/method.md §5, H = 256, I = 28: joint-code (2 biases) / joint-1b / naive (no bias) / gate-first (2 biases) /
 # TT head 256→10 (with its 10 biases), for d = 2, 3, 4 and R = 2, 4, 6, 8.
 TABLE_I28 = {
     2: ["4800/3776/5504/4080/234", "7552/6528/11008/8672/458", "10304/9280/16512/15824/682",
@@ -81,7 +81,7 @@ def test_dense_cells_and_weights_only_counts():
 @pytest.mark.parametrize("d, paper", [(2, [8176, 13024, 17872, 22720]), (3, [4104, 5392, 7192, 9504]),
                                       (4, [3668, 4312, 5260, 6512])])
 def test_speaker_verification_models(d, paper):
-    """PAPER.md §6.2: one bias, TT head 768→256 with the cell's d and R (the reference adds 3,072)."""
+    """docs/method.md §8: one bias, TT head 768→256 with the cell's d and R (the reference adds 3,072)."""
     counts = [_sizes("lstm", "joint", 40, 768, d, R, HeadConfig("embed", 256, "tt")) for R in (1, 2, 3, 4)]
     assert [c["total"] for c in counts] == paper
     assert all(c["dense_total"] == 2_682_112 for c in counts)
@@ -97,7 +97,7 @@ def test_speaker_verification_models(d, paper):
                                       (3, [1376, 1920, 3584, 6016, 9216, 13184]),
                                       (4, [1192, 1504, 2560, 4192, 6400, 9184])])
 def test_mnist_figure_x_values_assume_input_40(d, paper):
-    """PAPER.md §6.1 caveat 1: the row-MNIST figure's parameter counts are cells with I = 40, one bias, no head."""
+    """docs/method.md §10, caveat 1: the row-MNIST figure counts cells with I = 40, one bias and no head."""
     assert [_sizes("lstm", "joint", 40, 256, d, R)["total"] for R in (1, 2, 4, 6, 8, 10)] == paper
     assert _sizes("lstm", "joint", 28, 256, 2, 2)["total"] != paper[1]
 

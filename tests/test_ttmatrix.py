@@ -15,7 +15,7 @@ def _random_cores(m, n, rank, seed=0):
 
 
 def test_full_follows_the_index_convention_entry_by_entry():
-    """W[i, j] = G_0[:, i_0, j_0, :] ⋯ G_{d-1}[:, i_{d-1}, j_{d-1}, :] with C-order digits (PAPER.md §2)."""
+    """W[i, j] = G_0[:, i_0, j_0, :] ⋯ G_{d-1}[:, i_{d-1}, j_{d-1}, :] with C-order digits (docs/method.md §3)."""
     m, n = (2, 3, 2), (3, 1, 4)
     cores = _random_cores(m, n, 3)
     W = ttmatrix.full(cores)
@@ -30,7 +30,7 @@ def test_full_follows_the_index_convention_entry_by_entry():
 
 
 def test_paper_gate_core_example_row_11_column_5():
-    """PAPER.md §5: in a (3×2×2×2)×(1×2×2×2) TT-matrix, 1-based row 11 ≃ digits (2,1,2,1), column 5 ≃ (1,2,1,1)."""
+    """docs/method.md §5: in a (3×2×2×2)×(1×2×2×2) 1-based row 11 ≃ (2,1,2,1), column 5 ≃ (1,2,1,1)."""
     assert tuple(int(x) + 1 for x in np.unravel_index(11 - 1, (3, 2, 2, 2))) == (2, 1, 2, 1)
     assert tuple(int(x) + 1 for x in np.unravel_index(5 - 1, (1, 2, 2, 2))) == (1, 2, 1, 1)
     cores = _random_cores((3, 2, 2, 2), (1, 2, 2, 2), 2)

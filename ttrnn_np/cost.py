@@ -2,7 +2,7 @@
 
 Index letters: m/n row/column modes, r ranks (full tuple, r_0 = r_d = 1), k core index, d cores.
 
-For one sample (one row of X), multiplying by a TT-matrix costs (PAPER.md §2), counting a multiply-add as 2 FLOPs,
+For one sample (one row of X), multiplying by a TT-matrix costs (docs/method.md §3), a multiply-add counted as 2 FLOPs,
 
     left-to-right:  Σ_k 2 r_k r_{k+1} (∏_{l≤k} n_l)(∏_{l≥k} m_l)
     right-to-left:  Σ_k 2 r_k r_{k+1} (∏_{l≤k} m_l)(∏_{l≥k} n_l)

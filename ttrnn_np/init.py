@@ -10,7 +10,7 @@ is a sum of ∏_{k=1}^{d-1} r_k products of d independent zero-mean entries, so
 
     Var(W_ij) = (∏_{k=1}^{d-1} r_k) · σ_core^{2d}     ⇒     σ_core = (σ_full² / ∏_k r_k)^{1/(2d)}.
 
-Glorot asks for σ_full² = 2/(M+N), He for 2/M (PAPER.md §4).  Forgetting the ∏ r_k factor (as TensorLy-Torch
+Glorot asks for σ_full² = 2/(M+N), He for 2/M (docs/method.md §4).  Forgetting the ∏ r_k factor (as TensorLy-Torch
 does) undershoots σ_full by √(∏ r_k).  The entries of W are not Gaussian (they are sums of products), but their
 variance is exact; ``tests/test_init.py`` checks it empirically across modes and ranks.
 """

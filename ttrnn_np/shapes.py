@@ -7,7 +7,7 @@ factors' shares:
 
     H(f) = −Σ_i p_i ln p_i,   p_i = f_i / Σ_j f_j.
 
-Rule (PAPER.md §3): enumerate every non-decreasing d-tuple of positive integers whose product is n (1s
+Rule (docs/method.md §9): enumerate every non-decreasing d-tuple of positive integers whose product is n (1s
 allowed), keep the largest entropy, and break ties by the lexicographically smallest tuple.  The authors'
 reference code breaks ties in hash-set order; ours is deterministic and reproduces the paper's table.
 Row and column dimensions are factorized independently; row mode k pairs with column mode k.

@@ -8,7 +8,7 @@ r_0 = r_d = 1, and
     W[i, j] = G_0[:, i_0, j_0, :] · G_1[:, i_1, j_1, :] ⋯ G_{d-1}[:, i_{d-1}, j_{d-1}, :]
 
 where the row index i = ((i_0·m_1 + i_1)·m_2 + …) and the column index j likewise are read in C order, mode 0
-most significant (PAPER.md §2).  A TT-matrix *is* its list of cores; everything (modes, ranks, size) is read
+most significant (docs/method.md §3).  A TT-matrix *is* its list of cores; everything (modes, ranks, size) is read
 off the core shapes.  The layer convention is y = x W + b with W of shape (in, out).
 
 ``full`` is differentiable by autograd (it is how tests build the dense twin of a TT cell); ``from_dense``

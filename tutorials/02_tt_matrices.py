@@ -404,7 +404,7 @@ fig.tight_layout()
 # * **no rank factor**, $\sigma_\text{core} = \sigma_\text{full}^{1/d}$: the full std comes out
 #   $\sqrt{\prod_k r_k}$ times too **large**;
 # * **rank factor under the wrong power**, $\sigma_\text{core} = (\sigma_\text{full} / \prod_k r_k)^{1/d}$
-#   (the rule PAPER.md §8 reports for TensorLy-Torch): $\sqrt{\prod_k r_k}$ times too **small**.
+#   (TensorLy-Torch's rule, docs/method.md §4): $\sqrt{\prod_k r_k}$ times too **small**.
 #
 # We draw each rule's cores for a $256 \times 1024$ layer (an LSTM's $H \to 4H$ at $H = 256$) and measure the
 # std of the entries of $\mathrm{full}(W)$. One draw is a noisy estimate at low rank (a rank-1 TT-matrix is

@@ -375,7 +375,7 @@ for layout, config in configs.items():
 # %%
 dense_total = sizes.model_sizes(dense)["total"]
 d_grid, R_grid = (2, 3, 4), (2, 4, 6, 8)
-# PAPER.md §5: joint-code / joint-1b / naive (no bias) / gate-first, I = 28, H = 256
+# docs/method.md §5: joint-code / joint-1b / naive (no bias) / gate-first, I = 28, H = 256
 paper_table = {(2, 2): (4800, 3776, 5504, 4080), (2, 4): (7552, 6528, 11008, 8672),
                (2, 6): (10304, 9280, 16512, 15824), (2, 8): (13056, 12032, 22016, 25536),
                (3, 2): (2944, 1920, 2432, 2720), (3, 4): (4480, 3456, 7424, 4224),
@@ -515,7 +515,7 @@ gru_dense = sizes.model_sizes(cells.CellConfig("gru", "dense", I, H))["total"]
 gru_counts = [sizes.model_sizes(gru_aligned)["total"], sizes.model_sizes(gru)["total"]]
 print(f"GRU parameters: dense {gru_dense:,}; joint d = 3, R = 4: {gru_counts[0]:,} (aligned), {gru_counts[1]:,} "
       "(auto modes)")
-assert gru_counts[1] + 3 * H == 3728  # PAPER.md §5, TT-GRU joint-code (two biases), d = 3, R = 4
+assert gru_counts[1] + 3 * H == 3728  # docs/method.md §5, TT-GRU joint-code (two biases), d = 3, R = 4
 
 # %% [markdown]
 # ## Summary

@@ -76,7 +76,7 @@ rng = np.random.default_rng(0)
 
 # %%
 def model_config(layout, hidden_size, input_size=2, out_size=1, rank=4):
-    """An LSTM (dense or TT, d = 2) with a linear head; forget bias 1 helps long memories (PAPER.md §7.3)."""
+    """An LSTM (dense or TT, d = 2) with a linear head; forget bias 1 helps long memories (docs/method.md §6)."""
     in_modes = None if layout == "dense" or input_size != 2 else (1, 2)  # 2 is prime: spell out auto_shape's modes
     cell = cells.CellConfig("lstm", layout, input_size, hidden_size, n_cores=2, rank=rank, forget_bias=1.0,
                             in_modes=in_modes)

@@ -229,7 +229,7 @@ else:
 # parameter count drops further. The paper reports 2–3 orders of magnitude for its largest models.
 #
 # **Costs.** (i) Accuracy: on row-MNIST the authors' TT models land at ≈1.3–2.7 % test error against 0.93 % for the
-# dense LSTM (test-selected numbers, PAPER.md §6.1), and the sweep above shows the same direction: a larger rank
+# dense LSTM (test-selected numbers, docs/method.md §10), and the sweep above shows the same direction: a larger rank
 # closes part of the gap. (ii) Speed is not automatic: fewer FLOPs become less time only when the chained small
 # contractions beat one large matrix product (tutorial 02 and `benchmarks/`). (iii) Another hyperparameter pair,
 # $(d, R)$, to choose — tutorial 07 looks at whether TT makes the learning rate easier to choose.

@@ -16,7 +16,8 @@
 #
 # The abstract says that encoding a cell's weights jointly in one tensor train helps in "stabilizing model
 # training and hyperparameter selection". The authors' evidence is one histogram of gradient norms from speaker
-# verification ("dense grad norms collapse near 0, TT ≈ 1–2"); they stored no learning-rate sweep (PAPER.md §1).
+# verification ("dense grad norms collapse near 0, TT ≈ 1–2"); they stored no learning-rate
+# sweep (docs/method.md §10).
 # This notebook states three measurable versions of the claim, shows what `scripts/mnist_stability.py` measured
 # on row-MNIST, and runs a tiny version of each analysis on the shipped mini subset.
 #
@@ -62,7 +63,7 @@ tiny = (["--hidden", "16", "--train-subset", "512", "--val-subset", "200", "--ep
 #    gradient becomes non-finite stops and is drawn at chance with a cross.
 # 2. **Gradient norms during training.** The pre-clip global norm of step $s$,
 #    $\lVert g_s \rVert = \big(\sum_p \lVert \partial L_s / \partial \theta^{(p)} \rVert^2\big)^{1/2}$, over the
-#    steps of the $\eta = 10^{-2}$ run (the authors' default), dense against TT (PAPER.md §7.10).
+#    steps of the $\eta = 10^{-2}$ run (the authors' default), dense against TT (docs/method.md §11).
 # 3. **Gradient flow through time.** $\lVert \partial L / \partial h_t \rVert$ for $t = 1 \dots 28$ on a fixed
 #    validation batch, at initialisation and after training (tutorial 04 explains the trick that gets all $T$ of
 #    them from one backward pass).

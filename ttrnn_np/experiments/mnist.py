@@ -1,4 +1,4 @@
-"""Sequential MNIST (PAPER.md §6.1): train one LSTM/GRU in any layout, select on validation, test once.
+"""Sequential MNIST (docs/method.md §10): train one LSTM/GRU in any layout, select on validation, test once.
 
 Index letters: b image (B per batch), t time step (T), f feature per step (F), k class (K = 10), e epoch.
 
@@ -8,7 +8,7 @@ model reads it with a 1-layer recurrent cell (H = 256 in the paper) and classifi
 
     z = h_T W + b (B, K),      L = −(1/B) Σ_b log softmax(z_b)[y_b].
 
-**Protocol** (PAPER.md §7.6–7.8).  The training file is split by a seeded permutation into 50,000 train and
+**Protocol** (docs/method.md §10, §11).  The training file is split by a seeded permutation into 50,000 train and
 10,000 validation images; training batches are reshuffled every epoch by the run's RNG; after every epoch the
 validation accuracy is measured and the best epoch's parameters are kept (checkpoint ``best``); the test set
 is evaluated exactly once, at the end, with those parameters.  The reference numbers were instead the
@@ -70,7 +70,7 @@ class MnistConfig:
     """Everything that defines one MNIST run (JSON-able; stored in checkpoints and results).
 
     ``head`` None → "tt" for TT layouts, "dense" for the dense layout; ``forget_bias`` None → 1.0 for an LSTM
-    on the 784-step pixel views (PAPER.md §7.3), else 0.0.  ``train_subset``/``val_subset`` N: a seeded random
+    on the 784-step pixel views (docs/method.md §6), else 0.0.  ``train_subset``/``val_subset`` N: a seeded random
     N-image subset of the split (None: all).  ``tbptt`` K: truncated BPTT window (None: full BPTT).
     """
     cell: str = "lstm"
