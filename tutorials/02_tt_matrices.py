@@ -179,42 +179,19 @@ assert np.allclose(ttmatrix.full(back), W_6x8) and np.allclose(ttmatrix.full(exa
 # **Right to left** (core $d-1$ first) is the mirror image, carry $Z[b, m_{<k}, m_k, r_{k+1}, n_{>k}]$, cost
 # $2\, r_k r_{k+1} (\prod_{l \le k} m_l)(\prod_{l \ge k} n_l)$ per sample. The dense product costs $2MN$.
 #
-# Below, both sweeps are written with `np.tensordot` on explicit axes so that every carry shape can be printed.
-# The library's `ttmatmul` does the same contractions as flat 2-D BLAS products, which is faster.
+# `ttmatmul.matmul_sweep` is this sweep written with `np.tensordot` on named axes — read its source
+# (`ttrnn_np/ttmatmul.py`): each step is one `tensordot`, one `transpose` and one `reshape`. Give it a list as
+# `steps` and it records every step's carry shape and FLOPs, which we print. The fast `ttmatmul.matmul` does the
+# same contractions as flat batched BLAS products, with a hand-derived backward pass (tutorial 04).
 
 # %%
-def ltr_steps(X, cores):
-    """Y = X·W contracting core 0 first; prints the carry shape and the FLOPs of every step."""
-    m, n, r = ttmatrix.row_modes(cores), ttmatrix.col_modes(cores), ttmatrix.ranks(cores)
-    B, d = X.shape[0], len(cores)
-    Z = X.reshape(B, 1, 1, m[0], -1)  # (B, N_<0 = 1, r0 = 1, m0, M_>0)
-    flops = 0
-    for k, G in enumerate(cores):
-        print(f"  step {k}: carry {Z.shape}  (B, N_<{k}, r_{k}, m_{k}, M_>{k})")
-        Z = np.tensordot(Z, G, axes=([2, 3], [0, 1]))  # (B, N_<k, M_>k, n_k, r_k+1)
-        flops += 2 * B * Z.shape[1] * Z.shape[2] * r[k] * m[k] * n[k] * r[k + 1]
-        Z = Z.transpose(0, 1, 3, 4, 2)  # (B, N_<k, n_k, r_k+1, M_>k)
-        m_next = m[k + 1] if k + 1 < d else 1
-        Z = Z.reshape(B, Z.shape[1] * n[k], r[k + 1], m_next, -1)  # (B, N_≤k, r_k+1, m_k+1, M_>k+1)
-    print(f"  end   : carry {Z.shape}  (B, N, r_d = 1, 1, 1)")
-    return Z.reshape(B, -1), flops  # (B, N)
-
-
-def rtl_steps(X, cores):
-    """Y = X·W contracting core d−1 first; prints the carry shape and the FLOPs of every step."""
-    m, n, r = ttmatrix.row_modes(cores), ttmatrix.col_modes(cores), ttmatrix.ranks(cores)
-    B, d = X.shape[0], len(cores)
-    Z = X.reshape(B, -1, m[-1], 1, 1)  # (B, M_<d-1, m_d-1, r_d = 1, N_>d-1 = 1)
-    flops = 0
-    for k in reversed(range(d)):
-        print(f"  step {k}: carry {Z.shape}  (B, M_<{k}, m_{k}, r_{k + 1}, N_>{k})")
-        Z = np.tensordot(Z, cores[k], axes=([2, 3], [1, 3]))  # (B, M_<k, N_>k, r_k, n_k)
-        flops += 2 * B * Z.shape[1] * Z.shape[2] * r[k] * m[k] * n[k] * r[k + 1]
-        Z = Z.transpose(0, 1, 3, 4, 2)  # (B, M_<k, r_k, n_k, N_>k)
-        m_prev = m[k - 1] if k > 0 else 1
-        Z = Z.reshape(B, -1, m_prev, r[k], n[k] * Z.shape[4])  # (B, M_<k-1, m_k-1, r_k, N_≥k)
-    print(f"  end   : carry {Z.shape}  (B, 1, 1, r_0 = 1, N)")
-    return Z.reshape(B, -1), flops  # (B, N)
+def show_sweep(X, cores, order):
+    """Y = X·W by the readable sweep, printing the carry before every step; returns (Y, FLOPs)."""
+    steps = []
+    Y = ttmatmul.matmul_sweep(X, cores, order, steps=steps)  # (B, N)
+    for step in steps:
+        print(f"  step {step['k']}: carry {step['carry']}, {step['flops']:,} FLOPs")
+    return Y, sum(step["flops"] for step in steps)
 
 
 # %% [markdown]
@@ -227,15 +204,15 @@ cores3 = init.glorot(m3, n3, 2, rng)  # [(1, 4, 2, 2), (2, 3, 3, 2), (2, 2, 4, 1
 X_small = rng.standard_normal((B_small, 24))  # (B, M)
 Y_dense = X_small @ ttmatrix.full(cores3)  # (B, N)
 print(ttmatrix.describe(cores3))
-print("left to right:")
-Y_ltr, flops_ltr = ltr_steps(X_small, cores3)
-print("right to left:")
-Y_rtl, flops_rtl = rtl_steps(X_small, cores3)
+print("left to right, carry (B, N_<k, r_k, m_k, M_>k):")
+Y_ltr, flops_ltr = show_sweep(X_small, cores3, "ltr")
+print("right to left, carry (B, M_<k, m_k, r_k+1, N_>k):")
+Y_rtl, flops_rtl = show_sweep(X_small, cores3, "rtl")
 
 model = cost.matmul_flops(m3, n3, 2)
 print(f"\nFLOPs per sample: left-to-right {flops_ltr // B_small}, right-to-left {flops_rtl // B_small}, "
       f"dense 2MN = {model['dense']};  cost model {model}")
-products = {"ltr by hand": Y_ltr, "rtl by hand": Y_rtl,
+products = {"sweep ltr": Y_ltr, "sweep rtl": Y_rtl,
             "ttmatmul ltr": ttmatmul.matmul(X_small, cores3, order="ltr"),  # (B, N)
             "ttmatmul rtl": ttmatmul.matmul(X_small, cores3, order="rtl"),  # (B, N)
             "ttmatmul auto": ttmatmul.matmul(X_small, cores3)}  # (B, N)

@@ -65,11 +65,12 @@ rng = np.random.default_rng(0)
 # %%
 I, H, B = 28, 256, 3
 dense = cells.CellConfig("lstm", "dense", I, H)
-p_dense = cells.init_cell(dense, rng)  # {"W_x": (I, 4H), "W_h": (H, 4H), "b": (4H,)}
+p_dense = cells.init_cell(dense, rng)  # {"W_x": [[(1, I, 4H, 1)]], "W_h": [[(1, H, 4H, 1)]], "b": (4H,)}
+W_x, W_h = cells.dense_weights(p_dense)  # (I, 4H), (H, 4H): the matrices inside
 x = rng.standard_normal((B, I))  # (B, I)
 h_prev, c_prev = 0.5 * rng.standard_normal((2, B, H))  # (B, H) each
 
-A = x @ p_dense["W_x"] + h_prev @ p_dense["W_h"] + p_dense["b"]  # (B, 4H)
+A = x @ W_x + h_prev @ W_h + p_dense["b"]  # (B, 4H)
 i_t = cells.sigmoid(A[:, 0:H])  # (B, H)
 f_t = cells.sigmoid(A[:, H:2 * H])  # (B, H)
 g_t = np.tanh(A[:, 2 * H:3 * H])  # (B, H)
@@ -78,19 +79,23 @@ c_t = f_t * c_prev + i_t * g_t  # (B, H)
 h_t = o_t * np.tanh(c_t)  # (B, H)
 
 h_lib, c_lib = cells.step(dense, p_dense, x, (h_prev, c_prev))  # (B, H) each
-print(f"W_x {p_dense['W_x'].shape}, W_h {p_dense['W_h'].shape}, b {p_dense['b'].shape}; "
+print(f"W_x {W_x.shape}, W_h {W_h.shape}, b {p_dense['b'].shape}; "
       f"max |h by hand − cells.step| = {np.abs(h_t - h_lib).max():.1e}")
 assert np.allclose(h_t, h_lib) and np.allclose(c_t, c_lib)
 
 # %% [markdown]
 # ## 2. Four ways to store $W_x$ and $W_h$
 #
+# Every layout stores a weight the same way: a list of TT-matrix **blocks** placed side by side along the
+# columns, each block a list of cores $(r_k, m_k, n_k, r_{k+1})$, and `cells.project(X, W)` multiplies by all of
+# them. The layout only decides which blocks:
+#
 # | layout | $W_h$ is stored as | its size |
 # |---|---|---|
-# | `dense` | an array (H, 4H) | $4H^2$ |
-# | `naive` | one TT-matrix **per gate**, 4 × $a(H) \to a(H)$ | $4\,P_{TT}(a(H), a(H), R)$ |
-# | `joint` | **one** TT-matrix $a(H) \to a(4H)$ for all gates (the paper) | $P_{TT}(a(H), a(4H), R)$ |
-# | `joint_gate_core` | one TT-matrix $[1]{+}a(H) \to [4]{+}a(H)$, core 0 carries the gate | $P_{TT}([1]{+}a(H), [4]{+}a(H), R)$ |
+# | `dense` | one block of one core (1, H, 4H, 1): the matrix itself | $4H^2$ |
+# | `naive` | one TT-matrix **per gate**, 4 blocks $a(H) \to a(H)$ | $4\,P_{TT}(a(H), a(H), R)$ |
+# | `joint` | **one** block $a(H) \to a(4H)$ for all gates (the paper) | $P_{TT}(a(H), a(4H), R)$ |
+# | `joint_gate_core` | one block $[1]{+}a(H) \to [4]{+}a(H)$, core 0 carries the gate | $P_{TT}([1]{+}a(H), [4]{+}a(H), R)$ |
 #
 # and $W_x$ likewise with $a(I)$ in place of the row modes $a(H)$.
 #
@@ -103,21 +108,17 @@ configs = {layout: cells.CellConfig("lstm", layout, I, H, n_cores=d_demo, rank=R
 params = {layout: cells.init_cell(config, rng) for layout, config in configs.items()}  # {layout: {"W_x", "W_h", "b"}}
 
 
-def core_shapes(layout, W):
-    """The shapes a layout stores for one weight: an array, a list of cores, or one core list per gate."""
-    if layout == "dense":
-        return [W.shape]
-    if layout == "naive":
-        return [[G.shape for G in gate_cores] for gate_cores in W]
-    return [G.shape for G in W]
+def core_shapes(W):
+    """The core shapes of one weight, block by block."""
+    return [[G.shape for G in block] for block in W]
 
 
 for layout, config in configs.items():
     counts = sizes.model_sizes(config)
     print(f"{layout:>16}: {counts['total']:>7,} parameters ({counts['compression']:6.1f}× smaller than dense)")
     for name in ("W_x", "W_h"):
-        stored = core_shapes(layout, params[layout][name])
-        shown = f"4 × {stored[0]}" if layout == "naive" else str(stored)
+        stored = core_shapes(params[layout][name])
+        shown = f"4 blocks × {stored[0]}" if len(stored) > 1 else str(stored)
         print(f"{'':>18}{name}: {shown}")
 
 # %% [markdown]
@@ -152,7 +153,7 @@ def draw_layout(ax, layout, W):
     """Which cores a layout's W_h uses, coloured by the gates they serve."""
     gates = list(GATE_COLORS.values())
     if layout == "dense":
-        draw_core(ax, 0, 0.15, f"dense W_h {W.shape}", gates, width=6.1)
+        draw_core(ax, 0, 0.15, f"dense W_h, one core {W[0][0].shape}", gates, width=6.1)
         for g, name in enumerate("ifgo"):
             ax.text(6.1 / 8 * (2 * g + 1), 0.75, f"gate {name}", ha="center", va="bottom", fontsize=8)
     elif layout == "naive":
@@ -160,9 +161,10 @@ def draw_layout(ax, layout, W):
             draw_chain(ax, 0.78 - 0.26 * g, [G.shape for G in gate_cores], [GATE_COLORS[name]] * len(gate_cores),
                        height=0.22)
     else:
-        sliced = W[0].shape[2] // 4  # core-0 column slices per gate
-        colors = [sum(([c] * sliced for c in gates), [])] + [SHARED] * (len(W) - 1)
-        draw_chain(ax, 0.15, [G.shape for G in W], colors)
+        (cores,) = W  # one block
+        sliced = cores[0].shape[2] // 4  # core-0 column slices per gate
+        colors = [sum(([c] * sliced for c in gates), [])] + [SHARED] * (len(cores) - 1)
+        draw_chain(ax, 0.15, [G.shape for G in cores], colors)
     ax.set_xlim(-0.2, 8.7)
     ax.set_ylim(0, 1.0)
     ax.axis("off")
@@ -247,10 +249,10 @@ assert caught[0].category is cells.GateAlignmentWarning and misaligned.gate_digi
 remedies = {"joint, out_modes=(8, 6, 8, 8)": cells.CellConfig("lstm", "joint", 40, H_sv, n_cores=4, rank=4,
                                                               out_modes=(8, 6, 8, 8)),
             "joint_gate_core": cells.CellConfig("lstm", "joint_gate_core", 40, H_sv, n_cores=4, rank=4)}
-print(f"{'joint, auto modes':>30}: W_h modes {misaligned.tt_shapes['W_h']}, "
+print(f"{'joint, auto modes':>30}: W_h modes {misaligned.weight_shapes['W_h'][0]}, "
       f"{sizes.model_sizes(misaligned)['total']:,} parameters")
 for name, config in remedies.items():
-    print(f"{name:>30}: W_h modes {config.tt_shapes['W_h']}, {sizes.model_sizes(config)['total']:,} parameters")
+    print(f"{name:>30}: W_h modes {config.weight_shapes['W_h'][0]}, {sizes.model_sizes(config)['total']:,} parameters")
 assert remedies["joint, out_modes=(8, 6, 8, 8)"].gate_digits == 1
 
 # %% [markdown]
@@ -263,7 +265,7 @@ assert remedies["joint, out_modes=(8, 6, 8, 8)"].gate_digits == 1
 # $$W_h^{g} = \mathrm{full}\big(G_0[:, :, 2g:2g+2, :],\; G_1,\; G_2\big).$$
 
 # %%
-joint_cores = params["joint"]["W_h"]  # [(1, 4, 8, 4), (4, 8, 8, 4), (4, 8, 16, 1)]
+(joint_cores,) = params["joint"]["W_h"]  # one block: [(1, 4, 8, 4), (4, 8, 8, 4), (4, 8, 16, 1)]
 gates_joint = diagnostics.gate_matrices(configs["joint"], params["joint"])  # {gate: ((I, H), (H, H))}
 for g, name in enumerate("ifgo"):
     G_0 = joint_cores[0][:, :, 2 * g:2 * g + 2, :]  # (1, 4, 2, R): this gate's slices of core 0
@@ -343,8 +345,9 @@ assert matrix_ranks[1] == 128 and all(matrix_ranks[R] == H for R in ranks_svd[1:
 # %%
 X_seq = rng.standard_normal((B, T_check, I))  # (B, T, I)
 for layout, config in configs.items():
-    W_x, W_h = cells.dense_weights(config, params[layout])  # (I, 4H), (H, 4H)
-    as_dense = {"W_x": W_x, "W_h": W_h, "b": params[layout]["b"]}  # a dense cell's parameters
+    W_x, W_h = cells.dense_weights(params[layout])  # (I, 4H), (H, 4H)
+    as_dense = {"W_x": [[W_x[None, :, :, None]]], "W_h": [[W_h[None, :, :, None]]],  # a dense cell's parameters
+                "b": params[layout]["b"]}
     h_tt, c_tt = cells.step(config, params[layout], x, (h_prev, c_prev))  # (B, H) each
     h_de, c_de = cells.step(dense, as_dense, x, (h_prev, c_prev))  # (B, H) each
     H_tt, _ = rnn.unroll(config, params[layout], X_seq)  # (B, T, H)
@@ -496,12 +499,12 @@ assert dense_flops == 581_632
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     gru = cells.CellConfig("gru", "joint", I, H, n_cores=3, rank=4)
-print(f"GRU joint d = 3: W_h modes {gru.tt_shapes['W_h']} → {caught[0].category.__name__}")
+print(f"GRU joint d = 3: W_h modes {gru.weight_shapes['W_h'][0]} → {caught[0].category.__name__}")
 gru_aligned = cells.CellConfig("gru", "joint", I, H, n_cores=3, rank=4, out_modes=(12, 8, 8))
 print(f"with out_modes (12, 8, 8): gate digits {gru_aligned.gate_digits}")
 
-p_gru = cells.init_cell(gru_aligned, rng)  # {"W_x": TT cores, "W_h": TT cores, "b": (3H,)}
-W_x, W_h = cells.dense_weights(gru_aligned, p_gru)  # (I, 3H), (H, 3H)
+p_gru = cells.init_cell(gru_aligned, rng)  # {"W_x": [TT cores], "W_h": [TT cores], "b": (3H,)}
+W_x, W_h = cells.dense_weights(p_gru)  # (I, 3H), (H, 3H)
 A_x, A_h = x @ W_x + p_gru["b"], h_prev @ W_h  # (B, 3H) each
 r_t = cells.sigmoid(A_x[:, :H] + A_h[:, :H])  # (B, H)
 z_t = cells.sigmoid(A_x[:, H:2 * H] + A_h[:, H:2 * H])  # (B, H)

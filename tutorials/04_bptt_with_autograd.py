@@ -122,8 +122,10 @@ assert np.isclose(L_hand, L_fast) and worst < 1e-12
 # The gradient has the same tree structure as the parameters: TT cores for $W_x$ and $W_h$, the bias, the
 # head. `rnn.forward` is faster because it computes all input projections $x_t W_x$ in one product and runs the
 # whole recurrence of a layer as one autograd primitive with hand-written BPTT (`ttrnn_np.layer`); the TT
-# product is one primitive too (section 3). `rnn.forward(..., traced=True)` keeps the step-by-step path that
-# autograd records primitive by primitive (`ttrnn_np.fused` for the gates). The numbers are the same.
+# product is one primitive too (section 3). Both call the same gate equations (`cells.lstm_forward`), and the
+# layer's backward pass calls their hand-written VJP (`cells.lstm_backward`). `rnn.forward(..., reference=True)`
+# keeps the readable path, one `cells.step` per time step, which autograd records operation by operation. The
+# numbers are the same.
 #
 # ## 2. Trust, but check: finite differences
 #
@@ -199,7 +201,7 @@ assert abs(fd_direction - exact_direction) < 1e-8 * max(1.0, abs(exact_direction
 # paper's cell ($256 \to 1024$, $d = 3$, $R = 4$):
 #
 # * `matmul`: the primitive with the hand-derived VJP;
-# * `matmul_traced`: the readable sweep, differentiated by autograd operation by operation;
+# * `matmul_sweep`: the readable sweep, differentiated by autograd operation by operation;
 # * `matmul_reference`: $X \cdot \mathrm{full}(W)$, differentiated by autograd (forms $W$; the obvious truth).
 
 # %%
@@ -207,7 +209,7 @@ m_v, n_v = shapes.auto_shape(256, 3), shapes.auto_shape(1024, 3)  # (4, 8, 8), (
 cores_v = init.glorot(m_v, n_v, 4, rng)  # [(1, 4, 8, 4), (4, 8, 8, 4), (4, 8, 16, 1)]
 X_v = rng.standard_normal((32, 256))  # (B, M)
 C_v = rng.standard_normal((32, 1024))  # (B, N) fixed weights of a scalar test loss
-routes = {"matmul (hand VJP)": ttmatmul.matmul, "matmul_traced (autograd)": ttmatmul.matmul_traced,
+routes = {"matmul (hand VJP)": ttmatmul.matmul, "matmul_sweep (autograd)": ttmatmul.matmul_sweep,
           "matmul_reference (autograd)": ttmatmul.matmul_reference}
 
 
@@ -414,8 +416,8 @@ for name in configs:
 # $$\bar{\theta}_K = \sum_{t > T - K} \bar{s}_t \, \frac{\partial F_\theta(s_{t-1}, x_t)}{\partial \theta}
 #   \quad\text{with } s_{T-K} \text{ treated as a constant.}$$
 #
-# `rnn.truncated_bptt(config, params, X, K, loss_fn)` does this for a loss on the final output. With $K \ge T$
-# it is full BPTT, exactly:
+# `rnn.truncated_bptt(config, params, X, K)` returns the model output with the gradient cut this way; use it
+# inside the loss. With $K \ge T$ it is full BPTT, exactly:
 
 # %%
 def tt_loss(out):
@@ -424,7 +426,7 @@ def tt_loss(out):
 
 full_value, full_grads = value_and_grad(lambda p: tt_loss(rnn.forward(tt_config, p, X_probe)))(tt_params)  # (), tree
 for K in (T_add, T_add // 2):
-    value_K, grads_K, _ = rnn.truncated_bptt(tt_config, tt_params, X_probe, K, tt_loss)  # (), tree like params, state
+    value_K, grads_K = value_and_grad(lambda p: tt_loss(rnn.truncated_bptt(tt_config, p, X_probe, K)))(tt_params)
     gap = max(np.abs(a - b).max() for a, b in zip(tree_flatten(grads_K)[0].values(),
                                                      tree_flatten(full_grads)[0].values()))
     print(f"window K = {K:>2}: loss {value_K:.10f} (full {full_value:.10f}), max |gradient − full BPTT| {gap:.1e}")
@@ -455,7 +457,7 @@ def train_copy(window, steps, seed=40, lr=2e-2):
             logits = anp.reshape(out, (-1, L_copy, K_copy))  # (B, L, K)
             return losses.softmax_cross_entropy(logits, y)
 
-        value, grads, _ = rnn.truncated_bptt(config, params, X, window, loss_fn)  # (), tree like params, state
+        value, grads = value_and_grad(lambda p: loss_fn(rnn.truncated_bptt(config, p, X, window)))(params)
         grads, _ = optim.clip_by_global_norm(grads, 1.0)  # tree like params
         params, state = optim.adam_step(params, grads, state, lr)  # trees like params
         history.append(float(value))
@@ -481,7 +483,7 @@ for window in (T_add, T_add // 2):
     data = np.random.default_rng(50)
     for _ in range(copy_steps):
         X, y = toy.adding_problem(B_train, T_add, data)  # (B, T, 2), (B,)
-        _, grads, _ = rnn.truncated_bptt(config, params, X, window, lambda out, y=y: mse(out, y))  # tree like params
+        grads = grad(lambda p, y=y: mse(rnn.truncated_bptt(config, p, X, window), y))(params)  # tree like params
         grads, _ = optim.clip_by_global_norm(grads, 1.0)  # tree like params
         params, state = optim.adam_step(params, grads, state, 1e-2)  # trees like params
     adding_truncated[window] = float(mse(rnn.forward(config, params, X_val), y_val))

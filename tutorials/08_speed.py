@@ -68,9 +68,8 @@ def lstm_flops(layout_flops_x, layout_flops_h):
 
 
 dense_fwd = lstm_flops(2 * I * G * H, 2 * H * G * H)
-shapes_tt = cell_tt.tt_shapes
-tt_fwd = lstm_flops(cost.matmul_flops(*shapes_tt["W_x"], R)["best"],
-                    cost.matmul_flops(*shapes_tt["W_h"], R)["best"])
+((m_x, n_x),), ((m_h, n_h),) = cell_tt.weight_shapes["W_x"], cell_tt.weight_shapes["W_h"]  # one block each
+tt_fwd = lstm_flops(cost.matmul_flops(m_x, n_x, R)["best"], cost.matmul_flops(m_h, n_h, R)["best"])
 print(f"forward FLOPs over T={T}: dense {dense_fwd / 1e6:.0f} M, joint TT d={d} R={R} {tt_fwd / 1e6:.1f} M "
       f"({dense_fwd / tt_fwd:.1f}× fewer)")
 print(f"training step ≈ 3× that: dense {3 * dense_fwd / 1e9:.2f} GFLOP")
@@ -78,9 +77,9 @@ print(f"training step ≈ 3× that: dense {3 * dense_fwd / 1e9:.2f} GFLOP")
 # %% [markdown]
 # ## 2. Two unrolls of one layer
 #
-# `rnn.forward(..., traced=True)` unrolls step by step: one product and one fused point-wise primitive per step,
-# each recorded by autograd, about 5 tape nodes per step, and the weight gradient $\bar{W}_h$ is accumulated as $T$
-# small products. `rnn.forward` (the default) calls `layer.run`: the whole recurrence is **one** primitive. Its
+# `rnn.forward(..., reference=True)` unrolls step by step with the readable `cells.step`: every product and
+# every point-wise operation of every step is recorded by autograd (a few dozen tape nodes per step), and the
+# weight gradient $\bar{W}_h$ is accumulated as $T$ small products. `rnn.forward` (the default) calls `layer.run`: the whole recurrence is **one** primitive. Its
 # forward loop runs in plain NumPy and keeps the gate activations, $c_t$ and $h_t$; its backward pass is BPTT
 # written out by hand (`ttrnn_np/layer.py`),
 #
@@ -89,7 +88,8 @@ print(f"training step ≈ 3× that: dense {3 * dense_fwd / 1e9:.2f} GFLOP")
 # $$\hat{c} \leftarrow \bar{c} f, \qquad \hat{h} \leftarrow \bar{A}_t W_h^\top,$$
 #
 # and the weight gradient is **one** product over all $T \cdot B$ rows at the end,
-# $\bar{W}_h = [h_0; \dots; h_{T-1}]^\top [\bar{A}_1; \dots; \bar{A}_T]$ (for TT: one core-gradient computation).
+# $\bar{W}_h = [h_0; \dots; h_{T-1}]^\top [\bar{A}_1; \dots; \bar{A}_T]$ for a dense $W_h$ (for TT the core
+# gradients come step by step, from the same VJP of the TT product that gives $\bar{A}_t W_h^\top$).
 # Both paths give the same numbers:
 
 # %%
@@ -105,13 +105,13 @@ y = rng.integers(0, 10, B)  # (B,)
 
 def train_step(config, traced):
     return autograd.value_and_grad(lambda p: losses.softmax_cross_entropy(
-        rnn.forward(config, p, X, traced=traced), y))
+        rnn.forward(config, p, X, reference=traced), y))
 
 
 config_tt, params_tt = model("joint")
 loss_layer, g_layer = train_step(config_tt, False)(params_tt)
 loss_traced, g_traced = train_step(config_tt, True)(params_tt)
-worst = max(np.abs(a - b).max() for a, b in zip(g_layer["layers"][0]["W_h"], g_traced["layers"][0]["W_h"]))
+worst = max(np.abs(a - b).max() for a, b in zip(g_layer["layers"][0]["W_h"][0], g_traced["layers"][0]["W_h"][0]))
 print(f"loss {loss_layer:.6f} vs {loss_traced:.6f}; max |ΔW̄_h| = {worst:.1e}; "
       f"dtype {g_layer['layers'][0]['b'].dtype}")
 assert abs(loss_layer - loss_traced) < 1e-5 and worst < 1e-4
@@ -226,9 +226,9 @@ assert gru_fwd * 4 == dense_fwd * 3
 
 gru = cells.CellConfig("gru", "joint", I, H, n_cores=2, rank=R)  # solution 2 (d = 2: the 3 gates split n_0)
 p_gru = cells.init_cell(gru, np.random.default_rng(2))
-X_tm = np.transpose(X[:, :4], (1, 0, 2)).reshape(-1, I).astype("float64")  # (4·B, I), time-major
+X_4 = X[:, :4].astype("float64")  # (B, 4, I)
 h0 = rng.standard_normal((B, H))  # (B, H)
-g_h0 = [autograd.grad(lambda h: anp.sum(run(gru, p_gru, X_tm, 4, (h,))[0] ** 2))(h0)
-        for run in (rnn.run_layer, rnn.run_layer_traced)]
+g_h0 = [autograd.grad(lambda h: anp.sum(unroll(gru, p_gru, X_4, (h,))[0] ** 2))(h0)
+        for unroll in (rnn.unroll, rnn.unroll_reference)]
 assert np.allclose(g_h0[0], g_h0[1], rtol=1e-10, atol=1e-12)
 print("exercises checked")
