@@ -465,13 +465,16 @@ fig.tight_layout()
 # ## 6. Choosing the modes: `auto_shape`
 #
 # Any factorization of $M$ into $d$ modes works, but balanced modes give the smallest cores and the cheapest
-# products. `shapes.factorizations(n, d)` lists every non-decreasing $d$-tuple whose product is $n$, and
-# `shapes.entropy(f)` $= -\sum_i p_i \ln p_i$ with $p_i = f_i / \sum f$ scores how even it is (the maximum,
-# $\ln d$, is reached by equal factors). `auto_shape` picks the maximum, breaking ties lexicographically.
+# products. `auto_shape` follows the authors' rule: group the prime factors of $n$ (padded with 1s when $n$ has
+# fewer than $d$ of them) into $d$ modes in every way; `shapes.factorizations(n, d)` lists the ascending tuples
+# this gives. `shapes.entropy(f)` $= -\sum_i p_i \ln p_i$ with $p_i = f_i / \sum f$ scores how even a tuple is
+# (the maximum, $\ln d$, is reached by equal factors), and `auto_shape` picks the maximum, breaking ties
+# lexicographically. A 1 appears only as padding: $44 = 2 \cdot 2 \cdot 11$ at $d = 3$ gives $(2, 2, 11)$,
+# although $(1, 4, 11)$ would be more even.
 
 # %%
 candidates = sorted(shapes.factorizations(768, 3), key=shapes.entropy, reverse=True)
-print(f"768 has {len(candidates)} factorizations into 3 modes; the most balanced:")
+print(f"768 has {len(candidates)} groupings of its prime factors into 3 modes; the most balanced:")
 for f in candidates[:6]:
     cost_R4 = cost.params(f, shapes.auto_shape(3072, 3), 4)
     print(f"  {f!s:>13}  entropy {shapes.entropy(f):.4f} (max ln 3 = {np.log(3):.4f})   "
