@@ -37,6 +37,24 @@ and shown with their useful values.
 """
 
 
+class _DeprecatedAlias(argparse.Action):
+    """An old option name that still works and says, in one line on stderr, which name replaced it."""
+
+    def __init__(self, option_strings, dest, new_option, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new_option = new_option
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: note: {option_string} is deprecated; use {self.new_option}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_alias(parser, old_option, new_option, dest, type=None):
+    """Accept ``old_option`` as a hidden synonym of ``new_option`` (same ``dest``), with a deprecation note."""
+    parser.add_argument(old_option, dest=dest, type=type, action=_DeprecatedAlias, new_option=new_option,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
 def add_arguments(parser):
     """Options of ``ttrnn cost``."""
     from .cells import LAYOUTS

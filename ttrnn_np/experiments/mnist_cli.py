@@ -10,6 +10,7 @@ import json
 import shlex
 import sys
 
+from ..cli import add_deprecated_alias
 from .mnist import CHOICES, RECIPES, MnistConfig, run_experiment
 from .report import format_table
 from .runtime import set_blas_threads, tune_malloc
@@ -18,7 +19,7 @@ __all__ = ["EPILOG", "add_arguments", "config_from_args", "summary_rows", "run"]
 
 EPILOG = """\
 examples:
-  ttrnn mnist --data mini --hidden 32 --epochs 2
+  ttrnn mnist --data mini --hidden-size 32 --epochs 2
       a quick joint TT-LSTM run on the MINI subset shipped with the package (4,000 train images; said so)
   ttrnn mnist --layout joint --cores 3 --rank 4 --out results/mnist_row/lstm_joint_d3_R4_row
       the paper's row-MNIST TT-LSTM (H=256, TT head); checkpoints best/last and results.json go to --out
@@ -64,7 +65,8 @@ def add_arguments(parser):
                             "default) or joint_gate_core (a leading core carries the gate index)")
     model.add_argument("--cores", "-d", type=int, default=2, help="TT factor cores d (default 2)")
     model.add_argument("--rank", "-R", type=int, default=2, help="TT rank R (default 2)")
-    model.add_argument("--hidden", "-H", type=int, default=256, help="hidden units H (default 256)")
+    model.add_argument("--hidden-size", "-H", type=int, default=256, help="hidden units H (default 256)")
+    add_deprecated_alias(model, "--hidden", "--hidden-size", dest="hidden_size", type=int)
     model.add_argument("--layers", type=int, default=1, help="stacked layers (default 1)")
     model.add_argument("--head", choices=CHOICES["head"], default=None,
                        help="classifier on h_T: dense or tt (default: tt for TT layouts, dense for dense)")
