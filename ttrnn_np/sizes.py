@@ -44,7 +44,7 @@ def _ranks(row_modes, col_modes, rank):
 
 def _tt_part(row_modes, col_modes, rank, copies=1):
     flops = cost.matmul_flops(row_modes, col_modes, rank)
-    return {"params": copies * cost.params(row_modes, col_modes, rank),
+    return {"params": copies * cost.num_params(row_modes, col_modes, rank),
             "flops": {key: copies * flops[key] for key in _FLOP_KEYS},
             "ranks": _ranks(row_modes, col_modes, rank)}
 
