@@ -139,7 +139,7 @@ def test_committed_results_load_with_their_sizes():
 
 def test_the_old_hidden_option_still_works_and_says_so(capsys):
     from ttrnn_np.cli import build_parser
-    args = build_parser().parse_args(["mnist", "--hidden", "12", "--epochs", "1"])
+    args = build_parser("mnist").parse_args(["mnist", "--hidden", "12", "--epochs", "1"])
     assert mnist_cli.config_from_args(args).hidden_size == 12
     assert capsys.readouterr().err == "ttrnn mnist: note: --hidden is deprecated; use --hidden-size\n"
     assert mnist_cli.config_from_args(parse(["-H", "12"])).hidden_size == 12 and capsys.readouterr().err == ""
