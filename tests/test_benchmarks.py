@@ -339,7 +339,7 @@ def test_bench_all_end_to_end_in_process_on_tiny_presets(tmp_path, monkeypatch, 
                                               "repeats": {"tiny": 1}, "traced_at": ()})
     monkeypatch.setattr(bench_lstm, "TINY", {"B": 2, "T": 2, "I": 4, "H": 4, "d": 2})
     monkeypatch.setattr(bench_memory, "QUICK", {**bench_memory.QUICK, "lengths": (28,), "layouts": ("joint",),
-                                                "paths": ("layer",), "batch": 2, "hidden": 4})
+                                                "paths": ("layer",), "batch": 2, "hidden_size": 4})
 
     def in_process(command, cwd, env):
         python, flag, module, *options = command
@@ -386,3 +386,11 @@ def test_ttrnn_bench_outside_a_checkout_says_so_in_one_line(tmp_path, monkeypatc
     assert main(["bench", "ttmatmul", "--quick"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ttrnn bench: needs a source checkout")
+
+
+def test_the_lstm_figure_reads_memory_files_written_before_hidden_size(tmp_path):
+    pytest.importorskip("matplotlib", reason="the figures need matplotlib (pip install matplotlib)")
+    lstm, memory = (json.loads((ROOT / "results" / "bench" / name).read_text()) for name in ("lstm.json", "memory.json"))
+    assert "hidden" in memory["settings"] and "hidden_size" not in memory["settings"]
+    fig, axes = bench_lstm.plot(lstm, tmp_path / "lstm.png", memory=memory)
+    assert any(f"H = {memory['settings']['hidden']}," in ax.get_xlabel() for ax in axes.ravel())

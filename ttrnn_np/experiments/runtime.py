@@ -9,7 +9,7 @@ handing the heap top back to the kernel after every step.  The cost is a process
 
 ``tune_malloc`` does this through ``mallopt`` (Linux with glibc only; elsewhere it does nothing and says so).
 It must run before the large allocations it should affect: the training commands (``ttrnn mnist``,
-``ttrnn speaker``) call it first thing; ``ttrnn cost`` and ``--help`` never import this module.
+``ttrnn speaker``) call it first thing; ``ttrnn cost`` and ``ttrnn --help`` never import this module.
 
 **BLAS threads.**  ``set_blas_threads(n)`` changes the thread count of NumPy's OpenBLAS at run time (through
 its exported setter), and ``blas_info`` reports the count in force; every results file records it.
