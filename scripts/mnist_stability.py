@@ -87,7 +87,8 @@ def train_run(config, root, data_dir=None, stream=None):
 def _cli_flags(config):
     """The ``ttrnn mnist`` flags that reproduce ``config`` (for the record)."""
     flags = ["--recipe", "paper", "--layout", config.layout, "--hidden-size", str(config.hidden_size),
-             "--lr", f"{config.lr:g}", "--epochs", str(config.epochs), "--data", config.data, "--seed", str(config.seed)]
+             "--lr", f"{config.lr:g}", "--epochs", str(config.epochs), "--data", config.data,
+             "--seed", str(config.seed)]
     if config.layout != "dense":
         flags += ["--cores", str(config.cores), "--rank", str(config.rank)]
     for name in ("train_subset", "val_subset"):

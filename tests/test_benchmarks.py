@@ -390,7 +390,8 @@ def test_ttrnn_bench_outside_a_checkout_says_so_in_one_line(tmp_path, monkeypatc
 
 def test_the_lstm_figure_reads_memory_files_written_before_hidden_size(tmp_path):
     pytest.importorskip("matplotlib", reason="the figures need matplotlib (pip install matplotlib)")
-    lstm, memory = (json.loads((ROOT / "results" / "bench" / name).read_text()) for name in ("lstm.json", "memory.json"))
+    lstm, memory = (json.loads((ROOT / "results" / "bench" / name).read_text())
+                    for name in ("lstm.json", "memory.json"))
     assert "hidden" in memory["settings"] and "hidden_size" not in memory["settings"]
     fig, axes = bench_lstm.plot(lstm, tmp_path / "lstm.png", memory=memory)
     assert any(f"H = {memory['settings']['hidden']}," in ax.get_xlabel() for ax in axes.ravel())

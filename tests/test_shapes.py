@@ -1,6 +1,5 @@
 """auto_shape follows the authors' prime-factor rule (docs/method.md §9); rank specs are normalised and
 over-large ranks warned about."""
-import math
 import warnings
 
 import numpy as np
