@@ -236,7 +236,9 @@ def plot(result, path, memory=None):
                 ax.plot([row["T"] for row in chosen], [row["peak_GB"] for row in chosen], style,
                         label=f"{layout}, {path_name}")
         ax.axhline(2.0, color="k", lw=0.8, ls=":", label="target 2 GB")
-        ax.set_xlabel(f"T (B = {memory['settings']['batch']}, H = {memory['settings']['hidden']}, I = 784/T)")
+        settings = memory["settings"]
+        H = settings.get("hidden_size", settings.get("hidden"))  # files written before the rename say "hidden"
+        ax.set_xlabel(f"T (B = {settings['batch']}, H = {H}, I = 784/T)")
         ax.set_ylabel("peak RSS of one training step (GB)")
         ax.set_title("memory of full BPTT, float32")
         ax.legend(fontsize=8)

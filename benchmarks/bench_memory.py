@@ -25,9 +25,9 @@ from benchmarks.common import format_table, machine_info, write_json
 
 TARGET_BYTES = 2e9
 FULL = {"lengths": (28, 196, 784), "layouts": ("dense", "joint"), "paths": ("layer", "traced"), "batch": 128,
-        "hidden": 256, "cores": 3, "rank": 4}
+        "hidden_size": 256, "cores": 3, "rank": 4}
 QUICK = {"lengths": (28, 56), "layouts": ("dense", "joint"), "paths": ("layer", "traced"), "batch": 16,
-         "hidden": 32, "cores": 2, "rank": 2}
+         "hidden_size": 32, "cores": 2, "rank": 2}
 
 
 def child(T, layout, path, B, H, d, R, dtype):
@@ -63,7 +63,7 @@ def child(T, layout, path, B, H, d, R, dtype):
 def measure_in_subprocess(T, layout, path, settings, dtype):
     """Run ``child`` in a fresh interpreter and return its record, plus the configuration."""
     args = [sys.executable, "-m", "benchmarks.bench_memory", "--child", json.dumps(
-        {"T": T, "layout": layout, "path": path, "B": settings["batch"], "H": settings["hidden"],
+        {"T": T, "layout": layout, "path": path, "B": settings["batch"], "H": settings["hidden_size"],
          "d": settings["cores"], "R": settings["rank"], "dtype": dtype})]
     done = subprocess.run(args, capture_output=True, text=True, check=True, env={**os.environ,
                                                                                     "OPENBLAS_NUM_THREADS": "1"})

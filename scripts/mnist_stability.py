@@ -23,7 +23,7 @@ Outputs in ROOT: ``runs/<run>_lr<η>/`` (run directories of ``ttrnn mnist``: che
 with the same settings is not retrained, an interrupted one continues from its ``last`` checkpoint.
 
     python scripts/mnist_stability.py --train-subset 8000 --val-subset 2000 --epochs 2 --blas-threads 1
-    python scripts/mnist_stability.py --data mini --hidden 16 --epochs 1 --lrs 1e-3 1e-2   # seconds
+    python scripts/mnist_stability.py --data mini --hidden-size 16 --epochs 1 --lrs 1e-3 1e-2   # seconds
 """
 import argparse
 import json
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ttrnn_np.checkpoint import jsonable, load_checkpoint
+from ttrnn_np.cli import add_deprecated_alias
 from ttrnn_np.data.mnist import as_sequences
 from ttrnn_np.diagnostics import state_grad_norms
 from ttrnn_np.experiments.mnist import MnistConfig, build_model, prepare_data, run_experiment
@@ -59,7 +60,7 @@ def model_label(config):
 
 def sweep_configs(options):
     """{("dense" | "tt", η): MnistConfig} of every run: the paper's recipe at the options' budget."""
-    common = dict(hidden=options.hidden, epochs=options.epochs, schedule="step", step_size=10, gamma=0.1,
+    common = dict(hidden_size=options.hidden_size, epochs=options.epochs, schedule="step", step_size=10, gamma=0.1,
                   clip=None, seed=options.seed, data=options.data, train_subset=options.train_subset,
                   val_subset=options.val_subset)
     layouts = {"dense": dict(layout="dense"), "tt": dict(layout="joint", cores=options.cores, rank=options.rank)}
@@ -85,8 +86,9 @@ def train_run(config, root, data_dir=None, stream=None):
 
 def _cli_flags(config):
     """The ``ttrnn mnist`` flags that reproduce ``config`` (for the record)."""
-    flags = ["--recipe", "paper", "--layout", config.layout, "--hidden", str(config.hidden), "--lr", f"{config.lr:g}",
-             "--epochs", str(config.epochs), "--data", config.data, "--seed", str(config.seed)]
+    flags = ["--recipe", "paper", "--layout", config.layout, "--hidden-size", str(config.hidden_size),
+             "--lr", f"{config.lr:g}", "--epochs", str(config.epochs), "--data", config.data,
+             "--seed", str(config.seed)]
     if config.layout != "dense":
         flags += ["--cores", str(config.cores), "--rank", str(config.rank)]
     for name in ("train_subset", "val_subset"):
@@ -226,7 +228,7 @@ def write_readme(root, report):
              "## How it was run", "", f"- command: `{report['command']}`",
              f"- budget: {budget['train_images']:,} training images ({budget['n_train']:,} used; 50,000 is the full "
              f"split), {budget['val_images']:,} validation images, {budget['epochs']} epoch(s) of "
-             f"{budget['steps_per_epoch']} steps, batch 128, H = {budget['hidden']}; the paper's recipe otherwise "
+             f"{budget['steps_per_epoch']} steps, batch 128, H = {budget['hidden_size']}; the paper's recipe otherwise "
              "(Adam, no clipping, lr ×0.1 every 10 epochs, so no decay happens within this budget)",
              f"- wall time: the runs took {report['runs_wall_time_s'] / 60:.1f} min together (data, training, "
              f"evaluation, as each run last recorded it); the invocation that wrote this file took "
@@ -266,7 +268,8 @@ def parse_args(argv=None):
     parser.add_argument("--hist-steps", type=int, default=1000, help="first steps in the histograms (1000)")
     parser.add_argument("--cores", "-d", type=int, default=2, help="TT cores d of the TT-LSTM (default 2)")
     parser.add_argument("--rank", "-R", type=int, default=4, help="TT rank R of the TT-LSTM (default 4)")
-    parser.add_argument("--hidden", "-H", type=int, default=256, help="hidden units H (default 256)")
+    parser.add_argument("--hidden-size", "-H", type=int, default=256, help="hidden units H (default 256)")
+    add_deprecated_alias(parser, "--hidden", "--hidden-size", dest="hidden_size", type=int)
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default 2)")
     parser.add_argument("--train-subset", type=int, default=8_000, help="training images per run (8,000)")
     parser.add_argument("--val-subset", type=int, default=2_000, help="validation images per run (2,000)")
@@ -310,7 +313,7 @@ def main(argv=None):
               "budget": {"train_images": options.train_subset, "n_train": n_train,
                          "val_images": any_result["data"]["n_val"], "epochs": options.epochs,
                          "steps_per_epoch": -(-n_train // configs["dense", options.hist_lr].batch_size),
-                         "hidden": options.hidden, "data": options.data},
+                         "hidden_size": options.hidden_size, "data": options.data},
               "labels": labels,
               "lr_sweep": [lr_row(model, r) for (model, lr), r in results.items() if lr in options.lrs],
               "grad_norms": {m: grad_norm_record(results[m, options.hist_lr], options.hist_steps) for m in MODELS},

@@ -4,6 +4,7 @@ import argparse
 import json
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from benchmarks import bench_lstm, bench_memory, bench_ttmatmul, common, profile_inference, run_all
 from ttrnn_np import cost
 from ttrnn_np.experiments import bench_cli, runtime
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {"sizes": (16,), "cores": (2, 4), "ranks": (1, 2), "batch": 4, "peak_n": 32, "grad_inputs": (6,),
         "grad_output": 8, "grad_cores": (2,), "grad_ranks": (2,), "grad_batches": (3,), "repeats": 2, "warmup": 1}
@@ -336,7 +339,7 @@ def test_bench_all_end_to_end_in_process_on_tiny_presets(tmp_path, monkeypatch, 
                                               "repeats": {"tiny": 1}, "traced_at": ()})
     monkeypatch.setattr(bench_lstm, "TINY", {"B": 2, "T": 2, "I": 4, "H": 4, "d": 2})
     monkeypatch.setattr(bench_memory, "QUICK", {**bench_memory.QUICK, "lengths": (28,), "layouts": ("joint",),
-                                                "paths": ("layer",), "batch": 2, "hidden": 4})
+                                                "paths": ("layer",), "batch": 2, "hidden_size": 4})
 
     def in_process(command, cwd, env):
         python, flag, module, *options = command
@@ -359,16 +362,36 @@ def test_bench_all_end_to_end_in_process_on_tiny_presets(tmp_path, monkeypatch, 
     assert "| 16 | 2 | 1 |" in out and "| tiny | step | infer | float32 |" in out and "| 28 | 28 | joint |" in out
 
 
-def test_ttrnn_bench_all_hands_its_options_to_run_all(monkeypatch):
-    seen = []
-    monkeypatch.setattr(run_all, "main", lambda options: seen.append(options) or 5)
+def test_ttrnn_bench_runs_the_script_in_a_fresh_process_in_the_checkout(monkeypatch):
+    seen, path = [], list(sys.path)
+    monkeypatch.setattr(bench_cli.subprocess, "run",
+                        lambda command, cwd: seen.append((command, cwd)) or types.SimpleNamespace(returncode=5))
     assert bench_cli.run(argparse.Namespace(name="all", options=["--quick", "--threads", "1"])) == 5
-    assert seen == [["--quick", "--threads", "1"]]
+    assert seen == [([sys.executable, "-m", "benchmarks.run_all", "--quick", "--threads", "1"], ROOT)]
+    assert sys.path == path  # nothing added to this process's import path
     assert set(bench_cli.BENCHMARKS) == {"all", "ttmatmul", "lstm", "profile", "memory"}
 
 
-def test_ttrnn_bench_outside_a_checkout_says_so(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_ttrnn_bench_really_starts_the_script(capfd):
+    assert bench_cli.run(argparse.Namespace(name="ttmatmul", options=["--help"])) == 0
+    assert "usage: " in capfd.readouterr().out
+
+
+def test_ttrnn_bench_outside_a_checkout_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    from ttrnn_np.cli import main
+    monkeypatch.chdir(ROOT)  # even from inside a checkout: the package found is an installed one
     monkeypatch.setattr(bench_cli, "__file__", str(tmp_path / "site-packages" / "ttrnn_np" / "experiments" / "x.py"))
-    with pytest.raises(FileNotFoundError, match="run `ttrnn bench` from a source checkout"):
-        bench_cli.checkout_root()
+    monkeypatch.setattr(bench_cli.subprocess, "run", lambda *a, **k: pytest.fail("no script may start"))
+    assert bench_cli.checkout_root() is None
+    assert main(["bench", "ttmatmul", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ttrnn bench: needs a source checkout")
+
+
+def test_the_lstm_figure_reads_memory_files_written_before_hidden_size(tmp_path):
+    pytest.importorskip("matplotlib", reason="the figures need matplotlib (pip install matplotlib)")
+    lstm, memory = (json.loads((ROOT / "results" / "bench" / name).read_text())
+                    for name in ("lstm.json", "memory.json"))
+    assert "hidden" in memory["settings"] and "hidden_size" not in memory["settings"]
+    fig, axes = bench_lstm.plot(lstm, tmp_path / "lstm.png", memory=memory)
+    assert any(f"H = {memory['settings']['hidden']}," in ax.get_xlabel() for ax in axes.ravel())

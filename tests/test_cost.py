@@ -4,7 +4,8 @@ import warnings
 import numpy as np
 import pytest
 
-from ttrnn_np import cost, init, ttmatrix
+from ttrnn_np import cost, init
+from ttrnn_np.pytree import num_params
 from ttrnn_np.shapes import ShapeWarning, auto_shape
 
 # docs/method.md §3: FLOPs/sample/step of both LSTM products (I→4H and H→4H), right-to-left
@@ -46,9 +47,9 @@ def test_tt_vector_costs_more_than_dense():
 
 
 @pytest.mark.parametrize("m, n, rank", [((4, 7), (32, 32), 3), ((2, 3, 4), (4, 3, 2), [3, 5]), ((5,), (3,), 1)])
-def test_params_match_real_cores(m, n, rank):
+def test_num_params_match_real_cores(m, n, rank):
     cores = init.glorot(m, n, rank, np.random.default_rng(0))
-    assert cost.params(m, n, rank) == ttmatrix.num_params(cores)
+    assert cost.num_params(m, n, rank) == num_params(cores)
 
 
 def test_break_even_rank():

@@ -13,9 +13,10 @@ from ttrnn_np.data.mnist import load_mnist
 from ttrnn_np.experiments import mnist, mnist_cli, report, runtime
 from ttrnn_np.losses import softmax_cross_entropy
 from ttrnn_np.pytree import tree_flatten
+from ttrnn_np.sizes import model_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--data", "mini", "--hidden", "8", "--train-subset", "384", "--val-subset", "200", "--batch-size", "64"]
+TINY = ["--data", "mini", "--hidden-size", "8", "--train-subset", "384", "--val-subset", "200", "--batch-size", "64"]
 
 
 def parse(argv):
@@ -86,6 +87,61 @@ def test_resume_of_a_complete_run_returns_its_results(tmp_path, capsys):
     assert "already finished, complete" in capsys.readouterr().out and results_of(tmp_path) == first
 
 
+def _as_old_run(out):
+    """Rewrite a run directory as a run stored before ``hidden`` became ``hidden_size`` wrote it."""
+    for name in ("results.json", "last.json", "best.json"):
+        path = Path(out) / name
+        if path.exists():
+            text = path.read_text()
+            assert text.count('"hidden_size"') >= 1
+            path.write_text(text.replace('"hidden_size"', '"hidden"'))
+
+
+def test_runs_stored_with_the_old_field_name_load_and_resume(tmp_path, capsys):
+    # a finished old run is recognised (not retrained) ...
+    argv = TINY + ["--epochs", "1", "--out", str(tmp_path / "done")]
+    assert cli(argv) == 0
+    _as_old_run(tmp_path / "done")
+    first = results_of(tmp_path / "done")
+    assert "hidden" in first["config"] and "hidden_size" not in first["config"]
+    assert cli(argv + ["--resume"]) == 0
+    assert "already finished, complete" in capsys.readouterr().out and results_of(tmp_path / "done") == first
+    assert mnist.MnistConfig.from_dict(first["config"]) == mnist_cli.config_from_args(parse(argv))
+    # ... an interrupted one continues to the numbers of an uninterrupted run, and says hidden_size from then on
+    base = TINY + ["--cores", "2", "--rank", "2", "--lr", "5e-3"]
+    assert cli(base + ["--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
+    assert cli(base + ["--epochs", "1", "--out", str(tmp_path / "old")]) == 0
+    _as_old_run(tmp_path / "old")
+    assert cli(base + ["--epochs", "2", "--out", str(tmp_path / "old"), "--resume"]) == 0
+    a, b = results_of(tmp_path / "straight"), results_of(tmp_path / "old")
+    assert a["history"]["steps"]["loss"] == b["history"]["steps"]["loss"] and a["test"] == b["test"]
+    assert b["config"]["hidden_size"] == 8 and "hidden" not in b["config"]
+    # a changed setting is still caught, named with today's field name
+    with pytest.raises(ValueError, match=r"hidden_size 8 \(saved\) vs 16 \(now\)"):
+        cli(TINY[:2] + ["--hidden-size", "16"] + TINY[4:] + ["--epochs", "3", "--out", str(tmp_path / "old"),
+                                                             "--resume"])
+
+
+@pytest.mark.filterwarnings("ignore::ttrnn_np.shapes.ShapeWarning")
+def test_committed_results_load_with_their_sizes():
+    """Results files written before the rename (``hidden``) give back their config and parameter counts."""
+    paths = sorted((ROOT / "results").glob("mnist_*/*/results.json"))
+    assert paths
+    for path in paths:
+        stored = json.loads(path.read_text())
+        config = mnist.MnistConfig.from_dict(stored["config"])
+        assert config.hidden_size == stored["config"].get("hidden", stored["config"].get("hidden_size"))
+        assert model_sizes(mnist.build_model(config))["parts"] == stored["sizes"]["parts"], path
+
+
+def test_the_old_hidden_option_still_works_and_says_so(capsys):
+    from ttrnn_np.cli import build_parser
+    args = build_parser("mnist").parse_args(["mnist", "--hidden", "12", "--epochs", "1"])
+    assert mnist_cli.config_from_args(args).hidden_size == 12
+    assert capsys.readouterr().err == "ttrnn mnist: note: --hidden is deprecated; use --hidden-size\n"
+    assert mnist_cli.config_from_args(parse(["-H", "12"])).hidden_size == 12 and capsys.readouterr().err == ""
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
                             "ignore:invalid value encountered:RuntimeWarning")
 def test_divergence_stops_clearly_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
@@ -135,7 +191,7 @@ def test_config_resolves_head_and_forget_bias():
     assert mnist.MnistConfig(cell="gru", view="pixel").forget_bias == 0.0
     assert mnist.MnistConfig(cores=3, rank=4).name == "lstm_joint_d3_R4_row"
     assert mnist.MnistConfig(layout="dense", view="pixel").name == "lstm_dense_pixel"
-    model = mnist.build_model(mnist.MnistConfig(view="pixel", hidden=8))
+    model = mnist.build_model(mnist.MnistConfig(view="pixel", hidden_size=8))
     assert (model.cell.input_size, model.head.layout, model.cell.forget_bias) == (1, "tt", 1.0)
 
 
@@ -176,9 +232,9 @@ def test_bad_options_give_clear_errors(tmp_path, capsys):
     assert cli(TINY + ["--epochs", "1", "--out", str(tmp_path)]) == 0
     with pytest.raises(ValueError, match="already holds a run .* pass --resume to continue it"):
         cli(TINY + ["--epochs", "2", "--out", str(tmp_path)])
-    with pytest.raises(ValueError, match=r"cannot resume .*: it was trained with other settings, hidden 8 \(saved\) "
-                                         r"vs 16 \(now\)$"):
-        cli(TINY[:2] + ["--hidden", "16"] + TINY[4:] + ["--epochs", "2", "--out", str(tmp_path), "--resume"])
+    with pytest.raises(ValueError, match=r"cannot resume .*: it was trained with other settings, "
+                                         r"hidden_size 8 \(saved\) vs 16 \(now\)$"):
+        cli(TINY[:2] + ["--hidden-size", "16"] + TINY[4:] + ["--epochs", "2", "--out", str(tmp_path), "--resume"])
 
 
 # ------------------------------------------------------------------ pieces
@@ -197,7 +253,7 @@ def test_prepare_data_subsets_are_seeded_and_inside_the_split():
 
 
 def test_evaluation_does_not_depend_on_the_batch_size():
-    config = mnist.MnistConfig(data="mini", hidden=8, layout="naive", dtype="float64")
+    config = mnist.MnistConfig(data="mini", hidden_size=8, layout="naive", dtype="float64")
     model = mnist.build_model(config)
     params = rnn.init_model(model, np.random.default_rng(0), "float64")
     split = load_mnist("test", source="mini").subset(np.arange(50), "test")

@@ -14,7 +14,7 @@ from ttrnn_np.heads import apply_head
 from ttrnn_np.losses import softmax_cross_entropy
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--data", "mini", "--hidden", "8", "--epochs", "1", "--train-subset", "256", "--val-subset", "128",
+TINY = ["--data", "mini", "--hidden-size", "8", "--epochs", "1", "--train-subset", "256", "--val-subset", "128",
         "--diag-batch", "16", "--quiet"]
 
 
@@ -34,7 +34,7 @@ def test_sweep_configs_use_the_papers_recipe_and_include_the_histogram_lr():
     assert sorted(configs) == [(m, lr) for m in ("dense", "tt") for lr in (1e-3, 3e-3, 1e-2)]
     for (model, lr), config in configs.items():
         assert (config.lr, config.clip, config.schedule, config.step_size, config.gamma) == (lr, None, "step", 10, 0.1)
-        assert (config.hidden, config.epochs, config.train_subset, config.data) == (8, 1, 256, "mini")
+        assert (config.hidden_size, config.epochs, config.train_subset, config.data) == (8, 1, 256, "mini")
         assert config.layout == ("dense" if model == "dense" else "joint")
     assert (configs["tt", 1e-3].cores, configs["tt", 1e-3].rank, configs["tt", 1e-3].head) == (3, 2, "tt")
     assert stability.run_dir("R", configs["dense", 1e-2]) == Path("R/runs/lstm_dense_row_lr0.01")

@@ -1,5 +1,5 @@
-"""auto_shape reproduces docs/method.md §9's table; rank specs are normalised and over-large ranks warned about."""
-import math
+"""auto_shape follows the authors' prime-factor rule (docs/method.md §9); rank specs are normalised and
+over-large ranks warned about."""
 import warnings
 
 import numpy as np
@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from ttrnn_np.shapes import (RankWarning, ShapeWarning, auto_shape, check_ranks, effective_ranks, entropy,
                              factorizations, max_ranks, rank_tuple)
 
-# docs/method.md §9, the whole table
+# the paper's table of modes (docs/method.md §9), whole
 PAPER_TABLE = {
     1: [(1, 1), (1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1, 1)],
     10: [(2, 5), (1, 2, 5), (1, 1, 2, 5), (1, 1, 1, 2, 5)],
@@ -30,31 +30,62 @@ def test_auto_shape_reproduces_paper_table(n):
         assert [auto_shape(n, d) for d in (2, 3, 4, 5)] == PAPER_TABLE[n]
 
 
-def test_factorizations_lists_every_sorted_tuple():
-    assert factorizations(12, 2) == [(1, 12), (2, 6), (3, 4)]
-    assert factorizations(8, 3) == [(1, 1, 8), (1, 2, 4), (2, 2, 2)]
-    assert factorizations(7, 1) == [(7,)]
+def _prime_list(n):
+    """n's prime factors with multiplicity, by trial division over every integer."""
+    out = []
+    for p in range(2, n + 1):
+        while n % p == 0:
+            out.append(p)
+            n //= p
+    return out
 
 
-@settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 3000), d=st.integers(1, 5))
-def test_auto_shape_is_a_sorted_max_entropy_factorization(n, d):
+def _partition_products(n, d):
+    """The authors' candidates by brute force: drop each of n's prime factors (padded with 1s to d) into each
+    of d blocks in every way; keep the outcomes with no empty block, as sorted tuples of block products."""
+    items = _prime_list(n)
+    items += [1] * (d - len(items))
+    states = {((1, 0),) * d}  # per block: (product, number of items), blocks sorted
+    for item in items:
+        states = {tuple(sorted(state[:i] + ((state[i][0] * item, state[i][1] + 1),) + state[i + 1:]))
+                  for state in states for i in range(d)}
+    return {tuple(sorted(p for p, _ in state)) for state in states if all(count > 0 for _, count in state)}
+
+
+def _brute_force_auto_shape(n, d):
+    """Max entropy over the partition products, ties to the lexicographically smallest tuple."""
+    candidates = _partition_products(n, d)
+    top = max(entropy(f) for f in candidates)
+    return min(f for f in candidates if entropy(f) > top - 1e-12)
+
+
+def test_auto_shape_matches_brute_force_on_a_grid():
+    """Every n ≤ 2048 and d = 2…5 against the partition brute force (the lists of candidates too)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ShapeWarning)
-        best = auto_shape(n, d)
-    assert len(best) == d and math.prod(best) == n and list(best) == sorted(best)
-    brute = [f for f in _brute_force(n, d)]
-    top = max(entropy(f) for f in brute)
-    assert entropy(best) == pytest.approx(top, abs=1e-12)
-    ties = sorted(f for f in brute if abs(entropy(f) - top) < 1e-12)
-    assert best == ties[0]  # lexicographic tie-break
+        for n in range(1, 2049):
+            for d in (2, 3, 4, 5):
+                assert auto_shape(n, d) == _brute_force_auto_shape(n, d), (n, d)
+                if n % 97 == 0 or n < 200:
+                    assert factorizations(n, d) == sorted(_partition_products(n, d)), (n, d)
 
 
-def _brute_force(n, d):
-    """Every sorted d-tuple with product n: all ordered tuples of divisors, then sorted."""
-    if d == 1:
-        return {(n,)}
-    return {tuple(sorted((k,) + rest)) for k in range(1, n + 1) if n % k == 0 for rest in _brute_force(n // k, d - 1)}
+@pytest.mark.parametrize("n, d, modes", [(44, 3, (2, 2, 11)), (44, 4, (1, 2, 2, 11)), (12, 4, (1, 2, 2, 3)),
+                                         (60, 3, (3, 4, 5)), (7, 3, (1, 1, 7)), (6, 1, (6,))])
+def test_auto_shape_examples(n, d, modes):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShapeWarning)
+        assert auto_shape(n, d) == modes
+
+
+def test_a_one_only_pads_too_few_prime_factors():
+    # 44 = 2·2·11 has three prime factors: at d = 3 each gets its own mode, and (1, 4, 11) — more balanced by
+    # entropy — is not a partition of {2, 2, 11} into three blocks
+    assert entropy((1, 4, 11)) > entropy((2, 2, 11))
+    assert factorizations(44, 3) == [(2, 2, 11)]
+    assert factorizations(12, 2) == [(2, 6), (3, 4)]
+    assert factorizations(10, 3) == [(1, 2, 5)]
+    assert factorizations(7, 1) == [(7,)]
 
 
 def test_prime_and_one_warn():
@@ -88,7 +119,7 @@ def test_rank_tuple_rejects_bad_ranks(rank, match):
 
 
 def test_max_ranks_and_warning_never_caps():
-    # docs/method.md §3: I=28 at d=4 is (1,2,2,7); with 4H = 1024 → (4,4,8,8) the first bond holds at most 1·4 = 4
+    # I=28 at d=4 is (1,2,2,7); with 4H = 1024 → (4,4,8,8) the first bond holds at most 1·4 = 4
     assert max_ranks((1, 2, 2, 7), (4, 4, 8, 8)) == (1, 4, 32, 56, 1)
     with pytest.warns(RankWarning, match="bond 1: requested 8 > useful 4"):
         requested = check_ranks(8, (1, 2, 2, 7), (4, 4, 8, 8))

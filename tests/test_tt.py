@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttrnn_np import tt
+from ttrnn_np.pytree import num_params
 
 SETTINGS = settings(max_examples=50, deadline=None)
 
@@ -66,8 +67,8 @@ def test_full_equals_product_of_slices():
 def test_size_story_on_a_fixed_example():
     cores = random_tt(np.random.default_rng(1), (4, 4, 4, 4), (3, 4, 3))
     assert tt.ranks(cores) == (1, 3, 4, 3, 1)
-    assert tt.shape(cores) == (4, 4, 4, 4)
-    assert tt.num_params(cores) == 12 + 48 + 48 + 12
+    assert tt.modes(cores) == (4, 4, 4, 4)
+    assert num_params(cores) == 12 + 48 + 48 + 12
     assert tt.compression(cores) == pytest.approx(256 / 120)
     assert tt.describe(cores) == "TT tensor 4×4×4×4, ranks 1-3-4-3-1, 120 params (2.13× compression)"
 
@@ -110,7 +111,7 @@ def test_tt_svd_first_rank_is_the_smallest_within_delta(case, eps):
 
 def test_tt_svd_uses_fewer_params_for_larger_eps():
     A = smooth_tensor(8, 4)
-    params = [tt.num_params(tt.tt_svd(A, eps=eps)) for eps in (1e-12, 1e-8, 1e-4, 1e-2, 0.3)]
+    params = [num_params(tt.tt_svd(A, eps=eps)) for eps in (1e-12, 1e-8, 1e-4, 1e-2, 0.3)]
     assert params == sorted(params, reverse=True)
     assert len(set(params)) == len(params)
 
@@ -263,7 +264,7 @@ def test_validate_cores_rejects(cores, error, match):
 
 
 @pytest.mark.parametrize("op", [
-    tt.full, tt.ranks, tt.shape, tt.num_params, tt.compression, tt.describe, tt.left_orthogonalize,
+    tt.full, tt.ranks, tt.modes, tt.compression, tt.describe, tt.left_orthogonalize,
     tt.right_orthogonalize, tt.tt_round, tt.norm, lambda c: tt.scale(c, 2.0),
     lambda c: tt.add(c, GOOD), lambda c: tt.hadamard(GOOD, c), lambda c: tt.dot(c, GOOD),
 ])
@@ -308,7 +309,7 @@ def test_tt_round_rejects(kwargs, error, match):
     [np.ones((1, 2, 1))],
 ])
 def test_binary_ops_name_both_shapes_when_modes_differ(op, other):
-    with pytest.raises(ValueError, match=re.escape(f"same modes, got (2, 2) and {tt.shape(other)}")):
+    with pytest.raises(ValueError, match=re.escape(f"same modes, got (2, 2) and {tt.modes(other)}")):
         op(GOOD, other)
 
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ttrnn_np import init, ttmatrix
+from ttrnn_np.pytree import num_params
 
 
 def _random_cores(m, n, rank, seed=0):
@@ -42,7 +43,7 @@ def test_modes_ranks_shape_params_describe():
     cores = _random_cores((4, 7), (32, 32), 2)
     assert ttmatrix.row_modes(cores) == (4, 7) and ttmatrix.col_modes(cores) == (32, 32)
     assert ttmatrix.ranks(cores) == (1, 2, 1) and ttmatrix.shape(cores) == (28, 1024)
-    assert ttmatrix.num_params(cores) == 4 * 32 * 2 + 2 * 7 * 32
+    assert num_params(cores) == 4 * 32 * 2 + 2 * 7 * 32
     assert ttmatrix.compression(cores) == pytest.approx(28 * 1024 / 704)
     assert ttmatrix.describe(cores) == "TT-matrix 28×1024 = (4×7)×(32×32), ranks 1-2-1, 704 params (40.7× compression)"
 

@@ -1,7 +1,7 @@
 """Checkpoints: parameters (and optimizer state) as a ``PATH.npz`` + ``PATH.json`` pair, without pickle.
 
 ``PATH.npz`` holds one array per pytree leaf, named by its path in the combined tree
-``{"params": params, "opt_state": opt_state}``, e.g. ``params/cell/W_x/0`` or ``opt_state/m/head/b``
+``{"params": params, "opt_state": opt_state}``, e.g. ``params/layers/0/W_x/0`` or ``opt_state/m/head/b``
 (written with ``np.savez``, read with ``np.load(..., allow_pickle=False)``; dtypes and shapes are kept).
 
 ``PATH.json`` is the human-readable half::
@@ -26,6 +26,8 @@ import tempfile
 import numpy as np
 
 from .pytree import tree_flatten, tree_unflatten
+
+__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_files", "jsonable"]
 
 FORMAT = "ttrnn_np.checkpoint"
 FORMAT_VERSION = 1

@@ -2,6 +2,8 @@
 
 Subcommands register themselves through ``SUBCOMMANDS``: each entry names a module that provides
 ``add_arguments(parser)`` and ``run(args) -> int``.  ``cost`` lives here; the experiments live in their modules.
+Only the chosen subcommand's module is imported, so ``ttrnn cost`` and ``ttrnn --help`` load neither the training
+code nor the machine tuning of ``experiments.runtime`` (the training commands tune malloc themselves).
 """
 import argparse
 import importlib
@@ -35,6 +37,24 @@ biases.  FLOPs are per sample and time step for both products x·W_x and h·W_h 
 takes the cheaper contraction order of each product.  Ranks above a bond's useful maximum are kept (never capped)
 and shown with their useful values.
 """
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old option name that still works and says, in one line on stderr, which name replaced it."""
+
+    def __init__(self, option_strings, dest, new_option, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new_option = new_option
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: note: {option_string} is deprecated; use {self.new_option}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_alias(parser, old_option, new_option, dest, type=None):
+    """Accept ``old_option`` as a hidden synonym of ``new_option`` (same ``dest``), with a deprecation note."""
+    parser.add_argument(old_option, dest=dest, type=type, action=_DeprecatedAlias, new_option=new_option,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def add_arguments(parser):
@@ -104,7 +124,8 @@ def run(args):
     return 0
 
 
-def build_parser():
+def build_parser(command=None):
+    """The ``ttrnn`` parser; only ``command``'s module is imported (its options and epilog), None: no module."""
     parser = argparse.ArgumentParser(
         prog="ttrnn", description="Tensor-train recurrent networks in pure NumPy: size accounting, experiments "
                                   "and benchmarks for the fully tensorized LSTM/GRU (Onu, Miller, Precup 2020).")
@@ -112,18 +133,19 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, summary) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary,
-                           epilog=COST_EPILOG if name == "cost" else getattr(importlib.import_module(module),
-                                                                             "EPILOG", None),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        importlib.import_module(module).add_arguments(p)
         p.set_defaults(module=module)
+        if name == command:
+            loaded = importlib.import_module(module)
+            p.epilog = COST_EPILOG if name == "cost" else getattr(loaded, "EPILOG", None)
+            loaded.add_arguments(p)
     return parser
 
 
 def main(argv=None):
-    from .experiments.runtime import tune_malloc
-    tune_malloc()  # keep NumPy's large temporaries mapped between steps (measured: up to 40 % faster training)
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in argv if not word.startswith("-")), None)  # the first word that is no option
+    parser = build_parser(command if command in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

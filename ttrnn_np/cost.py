@@ -15,11 +15,13 @@ import math
 
 from .shapes import rank_tuple
 
-__all__ = ["params", "matmul_flops", "break_even_rank"]
+__all__ = ["num_params", "matmul_flops", "break_even_rank"]
 
 
-def params(row_modes, col_modes, rank):
-    """Σ_k r_k m_k n_k r_{k+1} for modes m, n and ranks (an int R, inner ranks or the full tuple)."""
+def num_params(row_modes, col_modes, rank):
+    """The parameters a TT-matrix of these modes and ranks will have, Σ_k r_k m_k n_k r_{k+1} (predicted from the
+    shapes; ``pytree.num_params`` counts the entries of cores that exist).  ``rank``: an int R, the inner ranks or
+    the full tuple."""
     r = rank_tuple(rank, len(row_modes))
     return sum(r[k] * m * n * r[k + 1] for k, (m, n) in enumerate(zip(row_modes, col_modes)))
 

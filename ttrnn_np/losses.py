@@ -17,6 +17,8 @@ Mean negative log-likelihood of integer labels y_b in [0, K):
 import autograd.numpy as np
 from autograd.tracer import getval
 
+__all__ = ["log_softmax", "softmax_cross_entropy", "accuracy"]
+
 
 def log_softmax(z, axis=-1):
     """log p = z - logsumexp(z) along ``axis``, stable for any finite z (shape unchanged)."""

@@ -20,6 +20,9 @@ import numpy as np
 
 from .pytree import global_norm, tree_map, tree_zeros_like
 
+__all__ = ["Optimizer", "adam_init", "adam_step", "sgd_init", "sgd_step", "clip_by_global_norm", "constant",
+           "step_decay", "cosine"]
+
 
 def _check_lr(lr):
     if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr >= 0):

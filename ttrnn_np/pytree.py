@@ -2,9 +2,10 @@
 
 A model's parameters are one pytree, e.g.::
 
-    {"cell": {"W_x": [G_0, G_1, G_2], "W_h": [...], "b": b}, "head": {...}}
+    {"layers": [{"W_x": [G_0, G_1, G_2], "W_h": [...], "b": b}, ...], "head": {"W": [...], "b": b}}
 
-where each ``G_k`` is a TT core (an array) and a list of cores is simply a list node.  autograd
+(what ``rnn.init_model`` builds: one dict per stacked layer, then the head), where each ``G_k`` is a TT core
+(an array) and a list of cores is simply a list node; a dense layout holds one array instead of the list.  autograd
 differentiates such trees natively (the gradient has the same structure), so every training utility
 (optimizers, clipping, checkpoints) is written as a function over trees.
 
@@ -12,7 +13,7 @@ Vocabulary:
 
 * **node**: a ``dict`` (keys are visited in insertion order), ``list`` or ``tuple``; subclasses are
   rebuilt as the base type.  Everything else is a **leaf** (usually an ``ndarray``).
-* **path**: the keys / indices from the root to a leaf joined by ``/``, e.g. ``cell/W_x/0``.  Paths
+* **path**: the keys / indices from the root to a leaf joined by ``/``, e.g. ``layers/0/W_x/1``.  Paths
   name arrays inside checkpoints, so flattening requires string dict keys without ``/``.
 * **structure** (``treedef``): the tree with its leaves removed, as plain JSON-able data:
   a leaf is ``None``, a dict is ``{"dict": {key: sub}}``, a list ``{"list": [sub, ...]}``,
@@ -23,6 +24,9 @@ Norms: for leaves x_l,  global_norm = sqrt(sum_l sum_i x_l[i]^2), accumulated in
 import math
 
 import numpy as np
+
+__all__ = ["tree_map", "tree_leaves", "tree_flatten", "tree_unflatten", "tree_zeros_like", "global_norm",
+           "num_params"]
 
 _NODE_KINDS = (("dict", dict), ("list", list), ("tuple", tuple))
 
@@ -107,9 +111,9 @@ def _flatten(node, path, flat):
 def tree_flatten(tree):
     """Flatten to ``(flat, treedef)``: ``flat`` maps path -> leaf in leaf order, ``treedef`` is JSON-able.
 
-    >>> tree_flatten({"cell": {"W_x": [A, B]}, "b": c})
-    ({'cell/W_x/0': A, 'cell/W_x/1': B, 'b': c},
-     {'dict': {'cell': {'dict': {'W_x': {'list': [None, None]}}}, 'b': None}})
+    >>> tree_flatten({"layers": [{"W_x": [A, B]}], "b": c})
+    ({'layers/0/W_x/0': A, 'layers/0/W_x/1': B, 'b': c},
+     {'dict': {'layers': {'list': [{'dict': {'W_x': {'list': [None, None]}}}]}, 'b': None}})
     """
     flat = {}
     treedef = _flatten(tree, "", flat)
@@ -176,5 +180,5 @@ def global_norm(tree):
 
 
 def num_params(tree):
-    """Total number of scalar entries over all leaves."""
+    """Total number of scalar entries over all leaves: of a model's parameters, a layer, or one list of TT cores."""
     return sum(int(np.size(leaf)) for leaf in tree_leaves(tree))

@@ -7,17 +7,30 @@ factors' shares:
 
     H(f) = −Σ_i p_i ln p_i,   p_i = f_i / Σ_j f_j.
 
-Rule (docs/method.md §9): enumerate every non-decreasing d-tuple of positive integers whose product is n (1s
-allowed), keep the largest entropy, and break ties by the lexicographically smallest tuple.  The authors'
-reference code breaks ties in hash-set order; ours is deterministic and reproduces the paper's table.
-Row and column dimensions are factorized independently; row mode k pairs with column mode k.
+Rule (the authors' rule, docs/method.md §9).  Write n as its multiset of prime factors, padded with 1s up to
+d entries when n has fewer than d prime factors; partition that multiset into exactly d non-empty blocks;
+multiply out each block and sort ascending.  Among the tuples this gives, keep the largest entropy.
+
+What the partitions can give, and how ``factorizations`` lists it:
+
+* n has at least d prime factors (counted with multiplicity): every ascending d-tuple of factors ≥ 2 whose
+  product is n (each factor collects the primes of one block), and nothing with a 1 in it;
+* n has fewer than d prime factors (or exactly d): the d padded entries fill the d blocks one each, so the only
+  tuple is the prime factors themselves, padded with 1s — e.g. 10 at d = 3 is (1, 2, 5).
+
+Ties in entropy go to the lexicographically smallest tuple; the authors' code takes whichever tuple its hash
+set yields first, so our choice is deterministic where theirs may not be.  A rule that also allowed 1s beside
+other splits (every ascending tuple with product n) can differ: 44 at d = 3 is (2, 2, 11) here, while
+(1, 4, 11) has a larger entropy.  Row and column dimensions are factorized independently; row mode k pairs with
+column mode k.
 """
+import functools
 import math
 import numbers
 import warnings
 
-__all__ = ["ShapeWarning", "RankWarning", "factorizations", "entropy", "auto_shape", "is_prime",
-           "rank_tuple", "max_ranks", "effective_ranks", "check_ranks"]
+__all__ = ["ShapeWarning", "RankWarning", "auto_shape", "factorizations", "entropy", "rank_tuple",
+           "max_ranks", "effective_ranks", "check_ranks"]
 
 
 class ShapeWarning(UserWarning):
@@ -28,26 +41,46 @@ class RankWarning(UserWarning):
     """A requested TT rank is larger than the bond can use: the extra parameters are redundant."""
 
 
+def _prime_factors(n):
+    """The prime factors of n ≥ 1 in ascending order, with multiplicity (empty for n = 1)."""
+    primes, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            primes.append(p)
+            n //= p
+        p += 1
+    return primes + ([n] if n > 1 else [])
+
+
+def _ascending_splits(n, slots, smallest):
+    """Every ascending ``slots``-tuple of integers ≥ ``smallest`` with product n, in lexicographic order."""
+    if slots == 1:
+        return [(n,)] if n >= smallest else []
+    tuples = []
+    f = smallest
+    while f ** slots <= n:  # the remaining factors are all ≥ f
+        if n % f == 0:
+            tuples += [(f,) + rest for rest in _ascending_splits(n // f, slots - 1, f)]
+        f += 1
+    return tuples
+
+
+@functools.lru_cache(maxsize=None)
+def _factorizations(n, d):
+    primes = _prime_factors(n)
+    if len(primes) <= d:
+        return ((1,) * (d - len(primes)) + tuple(primes),)
+    return tuple(_ascending_splits(n, d, 2))
+
+
 def factorizations(n, d):
-    """All non-decreasing d-tuples of positive integers whose product is n, in lexicographic order.
+    """The candidate modes of ``auto_shape``: the ascending d-tuples that the partitions of n's prime factors
+    (padded with 1s to d) into d blocks give, in lexicographic order.
 
-    >>> factorizations(12, 2)
-    [(1, 12), (2, 6), (3, 4)]
+    >>> factorizations(12, 2), factorizations(10, 3), factorizations(16, 3)
+    ([(2, 6), (3, 4)], [(1, 2, 5)], [(2, 2, 4)])
     """
-    n, d = _check_n_d(n, d)
-
-    def extend(remaining, slots, smallest):
-        if slots == 1:
-            return [(remaining,)] if remaining >= smallest else []
-        tuples = []
-        for f in range(smallest, remaining + 1):
-            if f ** slots > remaining:  # the remaining factors are all ≥ f
-                break
-            if remaining % f == 0:
-                tuples += [(f,) + rest for rest in extend(remaining // f, slots - 1, f)]
-        return tuples
-
-    return extend(n, d, 1)
+    return list(_factorizations(*_check_n_d(n, d)))
 
 
 def entropy(factors):
@@ -56,31 +89,32 @@ def entropy(factors):
     return -sum(f / total * math.log(f / total) for f in factors)
 
 
-def auto_shape(n, d, warn=True):
-    """The most balanced factorization of n into d ascending modes (max entropy, lexicographic tie-break).
+@functools.lru_cache(maxsize=None)
+def _most_balanced(n, d):
+    # the candidates are in lexicographic order and max keeps the first of equal keys: the tie-break.
+    # Entropies are rounded so that equal values computed in a different order compare equal.
+    return max(_factorizations(n, d), key=lambda f: round(entropy(f), 12))
 
-    >>> auto_shape(256, 3), auto_shape(768, 4), auto_shape(28, 2)
-    ((4, 8, 8), (4, 4, 6, 8), (4, 7))
+
+def auto_shape(n, d, warn=True):
+    """The most balanced grouping of n's prime factors into d ascending modes (see the module docstring).
+
+    >>> auto_shape(256, 3), auto_shape(768, 4), auto_shape(28, 2), auto_shape(44, 3)
+    ((4, 8, 8), (4, 4, 6, 8), (4, 7), (2, 2, 11))
 
     With ``warn=True`` a :class:`ShapeWarning` is issued when n > 1 is prime (all of n lands in one core) or
     n = 1 (an all-ones mode tuple: a TT-"vector", which costs more than the dense product).
     """
-    candidates = factorizations(n, d)
-    # max entropy; among equal entropies the lexicographically smallest tuple (candidates are sorted)
-    best = max(candidates, key=lambda f: (round(entropy(f), 12), [-x for x in f]))
+    n, d = _check_n_d(n, d)
+    best = _most_balanced(n, d)
     if warn and d > 1:
         if n == 1:
             warnings.warn(f"auto_shape(1, {d}) gives all-ones modes: a TT over a size-1 dimension is a "
                           "TT-vector whose product costs more than the dense one", ShapeWarning, stacklevel=2)
-        elif is_prime(n):
+        elif len(_prime_factors(n)) == 1:
             warnings.warn(f"auto_shape({n}, {d}): {n} is prime, so the modes are {best} and one core holds the "
                           "whole dimension; consider a nearby composite size", ShapeWarning, stacklevel=2)
     return best
-
-
-def is_prime(n):
-    """True for a prime integer n ≥ 2."""
-    return n >= 2 and all(n % p for p in range(2, math.isqrt(n) + 1))
 
 
 def _check_n_d(n, d):

@@ -42,7 +42,7 @@ def _weight_part(blocks, rank):
     for a dense matrix); every block of a weight has the same shape."""
     flops = [cost.matmul_flops(m, n, rank) for m, n in blocks]
     row_modes, col_modes = blocks[0]
-    return {"params": sum(cost.params(m, n, rank) for m, n in blocks),
+    return {"params": sum(cost.num_params(m, n, rank) for m, n in blocks),
             "flops": {key: sum(f[key] for f in flops) for key in _FLOP_KEYS},
             "ranks": None if len(row_modes) == 1 else _ranks(row_modes, col_modes, rank)}
 

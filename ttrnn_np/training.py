@@ -32,6 +32,8 @@ try:
 except ImportError:
     tqdm = None
 
+__all__ = ["fit", "FitResult", "TrainingDiverged", "minibatches", "train_val_split"]
+
 _write = print if tqdm is None else tqdm.write  # a line of text that does not break a progress bar
 
 

@@ -31,8 +31,10 @@ import numbers
 
 import numpy as np
 
-__all__ = ["validate_cores", "ranks", "shape", "num_params", "compression", "describe", "full", "tt_svd",
-           "left_orthogonalize", "right_orthogonalize", "tt_round", "add", "scale", "hadamard", "dot", "norm"]
+from . import pytree
+
+__all__ = ["modes", "ranks", "compression", "describe", "full", "tt_svd", "tt_round", "left_orthogonalize",
+           "right_orthogonalize", "add", "scale", "hadamard", "dot", "norm"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -98,8 +100,8 @@ def _rank_caps(max_rank, d):
 
 
 def _check_same_shape(a, b, op):
-    if shape(a) != shape(b):
-        raise ValueError(f"{op}: the TT tensors must have the same modes, got {shape(a)} and {shape(b)}")
+    if modes(a) != modes(b):
+        raise ValueError(f"{op}: the TT tensors must have the same modes, got {modes(a)} and {modes(b)}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -112,26 +114,21 @@ def ranks(cores):
     return tuple(int(G.shape[0]) for G in cores) + (1,)
 
 
-def shape(cores):
+def modes(cores):
     """The modes (n_0, …, n_{d-1}): the shape of the dense tensor."""
     return tuple(int(G.shape[1]) for G in validate_cores(cores))
 
 
-def num_params(cores):
-    """Number of stored numbers, Σ_k r_k·n_k·r_{k+1}."""
-    return sum(int(G.size) for G in validate_cores(cores))
-
-
 def compression(cores):
     """Dense size / TT size, ∏ n_k / Σ r_k n_k r_{k+1} (> 1 means the TT is smaller)."""
-    return math.prod(shape(cores)) / num_params(cores)
+    return math.prod(modes(cores)) / pytree.num_params(validate_cores(cores))
 
 
 def describe(cores):
     """One line: e.g. ``TT tensor 4×4×4×4, ranks 1-3-4-3-1, 120 params (2.13× compression)``."""
-    modes = "×".join(str(n) for n in shape(cores))
+    mode_str = "×".join(str(n) for n in modes(cores))
     rank_str = "-".join(str(r) for r in ranks(cores))
-    return (f"TT tensor {modes}, ranks {rank_str}, {num_params(cores)} params "
+    return (f"TT tensor {mode_str}, ranks {rank_str}, {pytree.num_params(validate_cores(cores))} params "
             f"({compression(cores):.3g}× compression)")
 
 
@@ -146,7 +143,7 @@ def full(cores):
     for G in cores[1:]:
         P = P @ G.reshape(G.shape[0], -1)  # (n_0⋯n_{k-1}, n_k·r_{k+1})
         P = P.reshape(-1, G.shape[2])  # (n_0⋯n_k, r_{k+1})
-    return P.reshape(shape(cores))  # (n_0, …, n_{d-1})
+    return P.reshape(modes(cores))  # (n_0, …, n_{d-1})
 
 
 def _truncated_svd(C, delta, cap):

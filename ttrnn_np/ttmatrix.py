@@ -20,9 +20,9 @@ import autograd.numpy as np
 import numpy as onp
 
 from . import tt
+from . import pytree
 
-__all__ = ["validate", "row_modes", "col_modes", "ranks", "shape", "num_params",
-           "compression", "full", "from_dense", "describe"]
+__all__ = ["row_modes", "col_modes", "ranks", "shape", "compression", "full", "from_dense", "describe"]
 
 
 def validate(cores):
@@ -63,15 +63,10 @@ def shape(cores):
     return math.prod(row_modes(cores)), math.prod(col_modes(cores))
 
 
-def num_params(cores):
-    """Σ_k r_k m_k n_k r_{k+1}."""
-    return sum(int(np.size(G)) for G in cores)
-
-
 def compression(cores):
     """Dense size M·N divided by the TT parameter count."""
     M, N = shape(cores)
-    return M * N / num_params(cores)
+    return M * N / pytree.num_params(cores)
 
 
 def full(cores):
@@ -121,5 +116,5 @@ def describe(cores):
     validate(cores)
     (M, N), m, n = shape(cores), row_modes(cores), col_modes(cores)
     return (f"TT-matrix {M}×{N} = ({'×'.join(map(str, m))})×({'×'.join(map(str, n))}), "
-            f"ranks {'-'.join(map(str, ranks(cores)))}, {num_params(cores):,} params "
+            f"ranks {'-'.join(map(str, ranks(cores)))}, {pytree.num_params(cores):,} params "
             f"({compression(cores):.1f}× compression)")

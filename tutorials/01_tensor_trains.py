@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ttrnn_np import tt
+from ttrnn_np.pytree import num_params
 
 FAST = os.environ.get("TTRNN_FAST") == "1"
 n, d = (8, 4) if FAST else (20, 4)  # grid points per mode, number of modes
@@ -64,7 +65,7 @@ assert np.isclose(entry[0, 0], A_small[1, 4, 0])
 # %%
 def draw_tt(cores, ax):
     """The tensor-network diagram of a TT: nodes G_k, mode legs n_k, bonds r_k."""
-    r, modes = tt.ranks(cores), tt.shape(cores)
+    r, modes = tt.ranks(cores), tt.modes(cores)
     for k, n_k in enumerate(modes):
         ax.add_patch(plt.Circle((k, 0), 0.22, color="tab:blue", zorder=2))
         ax.text(k, 0, f"$G_{k}$", color="white", ha="center", va="center", zorder=3)
@@ -286,7 +287,7 @@ print("A ⊙ A, rounded ", tt.describe(tt.tt_round(P_squared, eps=1e-8)))
 # %%
 J = [np.ones((1, 4, 1)) for _ in range(40)]
 JJ = tt.tt_round(tt.add(J, J), eps=1e-12)
-print(f"{tt.num_params(J)} params for {4.0 ** 40:.1e} entries; norm(J) = {tt.norm(J):.6e}, 2^40 = {2.0 ** 40:.6e}")
+print(f"{num_params(J)} params for {4.0 ** 40:.1e} entries; norm(J) = {tt.norm(J):.6e}, 2^40 = {2.0 ** 40:.6e}")
 print("round(J + J):", tt.ranks(JJ)[:6], "…", f"norm = {tt.norm(JJ):.6e}")
 assert np.isclose(tt.norm(J), 2.0 ** 40) and max(tt.ranks(JJ)) == 1
 

@@ -53,7 +53,7 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ttrnn_np import cost, init, shapes, ttmatmul, ttmatrix
+from ttrnn_np import cost, init, pytree, shapes, ttmatmul, ttmatrix
 
 FAST = os.environ.get("TTRNN_FAST") == "1"
 rng = np.random.default_rng(0)
@@ -442,15 +442,18 @@ fig.tight_layout()
 # ## 6. Choosing the modes: `auto_shape`
 #
 # Any factorization of $M$ into $d$ modes works, but balanced modes give the smallest cores and the cheapest
-# products. `shapes.factorizations(n, d)` lists every non-decreasing $d$-tuple whose product is $n$, and
-# `shapes.entropy(f)` $= -\sum_i p_i \ln p_i$ with $p_i = f_i / \sum f$ scores how even it is (the maximum,
-# $\ln d$, is reached by equal factors). `auto_shape` picks the maximum, breaking ties lexicographically.
+# products. `auto_shape` follows the authors' rule: group the prime factors of $n$ (padded with 1s when $n$ has
+# fewer than $d$ of them) into $d$ modes in every way; `shapes.factorizations(n, d)` lists the ascending tuples
+# this gives. `shapes.entropy(f)` $= -\sum_i p_i \ln p_i$ with $p_i = f_i / \sum f$ scores how even a tuple is
+# (the maximum, $\ln d$, is reached by equal factors), and `auto_shape` picks the maximum, breaking ties
+# lexicographically. A 1 appears only as padding: $44 = 2 \cdot 2 \cdot 11$ at $d = 3$ gives $(2, 2, 11)$,
+# although $(1, 4, 11)$ would be more even.
 
 # %%
 candidates = sorted(shapes.factorizations(768, 3), key=shapes.entropy, reverse=True)
-print(f"768 has {len(candidates)} factorizations into 3 modes; the most balanced:")
+print(f"768 has {len(candidates)} groupings of its prime factors into 3 modes; the most balanced:")
 for f in candidates[:6]:
-    cost_R4 = cost.params(f, shapes.auto_shape(3072, 3), 4)
+    cost_R4 = cost.num_params(f, shapes.auto_shape(3072, 3), 4)
     print(f"  {f!s:>13}  entropy {shapes.entropy(f):.4f} (max ln 3 = {np.log(3):.4f})   "
           f"768→3072 at R=4: {cost_R4:,} params")
 print(f"auto_shape(768, 3) = {shapes.auto_shape(768, 3)}")
@@ -523,15 +526,16 @@ assert caught[0].category is shapes.RankWarning and ttmatrix.ranks(cores_28) == 
 #
 # **Exercise 1.** Compute by hand the number of parameters of the $256 \to 1024$ TT-matrix with modes
 # $(4, 8, 8) \times (8, 8, 16)$ at rank $R = 4$, using $P_{TT} = R\, m_0 n_0 + R^2 m_1 n_1 + R\, m_2 n_2$.
-# Compare with `cost.params` and with the cores that `init.glorot` makes.
+# Compare with `cost.num_params` (predicted from the shapes) and with `pytree.num_params` of the cores that
+# `init.glorot` makes (counted).
 
 # %%
 R_ex = 4
 P_by_hand = R_ex * 4 * 8 + R_ex ** 2 * 8 * 8 + R_ex * 8 * 16  # 128 + 1024 + 512
 cores_ex = init.glorot((4, 8, 8), (8, 8, 16), R_ex, rng)
-print(f"by hand {P_by_hand},  cost.params {cost.params((4, 8, 8), (8, 8, 16), R_ex)},  "
-      f"cores {ttmatrix.num_params(cores_ex)},  dense {256 * 1024:,} ({ttmatrix.compression(cores_ex):.0f}× smaller)")
-assert P_by_hand == 1664 == cost.params((4, 8, 8), (8, 8, 16), R_ex) == ttmatrix.num_params(cores_ex)
+print(f"by hand {P_by_hand},  cost.num_params {cost.num_params((4, 8, 8), (8, 8, 16), R_ex)},  "
+      f"cores {pytree.num_params(cores_ex)},  dense {256 * 1024:,} ({ttmatrix.compression(cores_ex):.0f}× smaller)")
+assert P_by_hand == 1664 == cost.num_params((4, 8, 8), (8, 8, 16), R_ex) == pytree.num_params(cores_ex)
 
 # %% [markdown]
 # **Exercise 2.** Find the FLOP break-even rank of that same $256 \to 1024$ layer yourself: write both

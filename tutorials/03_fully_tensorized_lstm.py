@@ -553,7 +553,7 @@ assert gate_ex == j0_ex // 2 == 2
 # %% [markdown]
 # **Exercise 2.** The GRU at $d = 3$ needs modes of $3H = 768$ with a leading mode divisible by 3. Among all the
 # orderings of $(8, 8, 12)$, which align the gates? Use `cells.gate_digits`. How many parameters does each
-# ordering cost for $W_h$ with row modes $(4, 8, 8)$ at $R = 4$ (`sizes.model_sizes` or `cost.params`)?
+# ordering cost for $W_h$ with row modes $(4, 8, 8)$ at $R = 4$ (`sizes.model_sizes` or `cost.num_params`)?
 
 # %%
 import itertools
@@ -562,7 +562,7 @@ from ttrnn_np import cost
 
 orderings = sorted(set(itertools.permutations((8, 8, 12))))
 for modes in orderings:
-    print(f"{modes}: gate digits {cells.gate_digits(modes, H)}, W_h parameters {cost.params((4, 8, 8), modes, 4):,}")
+    print(f"{modes}: gate digits {cells.gate_digits(modes, H)}, W_h parameters {cost.num_params((4, 8, 8), modes, 4):,}")
 aligned = [modes for modes in orderings if cells.gate_digits(modes, H) == 1]
 assert aligned == [(12, 8, 8)]
 

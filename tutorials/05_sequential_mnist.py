@@ -110,10 +110,10 @@ fig.tight_layout()
 # `MnistConfig`.
 
 # %%
-config = mnist.MnistConfig(layout="joint", cores=2, rank=4, hidden=H, epochs=epochs, batch_size=batch, lr=2e-3,
+config = mnist.MnistConfig(layout="joint", cores=2, rank=4, hidden_size=H, epochs=epochs, batch_size=batch, lr=2e-3,
                            clip=5.0, data=DATA, train_subset=train_subset,
                            val_subset=val_subset, seed=0)
-dense_config = mnist.MnistConfig(layout="dense", hidden=256)
+dense_config = mnist.MnistConfig(layout="dense", hidden_size=256)
 model, dense_model = mnist.build_model(config), mnist.build_model(dense_config)
 print(size_story(model))
 print()

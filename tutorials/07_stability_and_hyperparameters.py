@@ -45,9 +45,9 @@ REPO = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "scripts" / "mn
 spec = importlib.util.spec_from_file_location("mnist_stability", REPO / "scripts" / "mnist_stability.py")
 stability = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(stability)
-tiny = (["--hidden", "16", "--train-subset", "512", "--val-subset", "200", "--epochs", "2", "--diag-batch", "64",
+tiny = (["--hidden-size", "16", "--train-subset", "512", "--val-subset", "200", "--epochs", "2", "--diag-batch", "64",
          "--lrs", "1e-3", "1e-2", "3e-2"] if FAST else
-        ["--hidden", "64", "--train-subset", "4000", "--epochs", "3", "--diag-batch", "256"])  # the mini-data run
+        ["--hidden-size", "64", "--train-subset", "4000", "--epochs", "3", "--diag-batch", "256"])  # the mini-data run
 
 # %% [markdown]
 # ## 1. Three measurable claims

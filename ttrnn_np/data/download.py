@@ -26,8 +26,11 @@ try:
 except ImportError:
     tqdm = None
 
-GZIP_MAGIC = b"\x1f\x8b"
-CHUNK_BYTES = 1 << 16
+__all__ = ["DownloadError", "data_root", "user_cache_dir", "read_content", "md5_hex", "check_md5", "atomic_output",
+           "download_file"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK_BYTES = 1 << 16
 
 
 class DownloadError(OSError):
@@ -55,7 +58,7 @@ def read_content(path):
     """
     path = Path(path)
     data = path.read_bytes()
-    if not data.startswith(GZIP_MAGIC):
+    if not data.startswith(_GZIP_MAGIC):
         return data
     try:
         return gzip.decompress(data)
@@ -104,7 +107,7 @@ def atomic_output(dest):
         raise
 
 
-def fetch_url(url, out_path, *, timeout=30.0, desc=None):
+def _fetch_url(url, out_path, *, timeout=30.0, desc=None):
     """Stream ``url`` into ``out_path`` (overwritten), with a tqdm bar when tqdm is installed.
 
     Raises ``OSError`` (``urllib.error.URLError`` and friends) or ``http.client.HTTPException`` on network
@@ -116,7 +119,7 @@ def fetch_url(url, out_path, *, timeout=30.0, desc=None):
         bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False) if tqdm else None
         received = 0
         try:
-            while chunk := response.read(CHUNK_BYTES):
+            while chunk := response.read(_CHUNK_BYTES):
                 out.write(chunk)
                 received += len(chunk)
                 if bar is not None:
@@ -145,7 +148,7 @@ def download_file(filename, mirrors, dest, validate, *, timeout=30.0):
         url = f"{mirror.rstrip('/')}/{filename}"
         try:
             with atomic_output(dest) as tmp:
-                fetch_url(url, tmp, timeout=timeout, desc=filename)
+                _fetch_url(url, tmp, timeout=timeout, desc=filename)
                 validate(tmp)
             return Path(dest)
         except (OSError, http.client.HTTPException, ValueError) as err:

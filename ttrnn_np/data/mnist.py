@@ -33,6 +33,9 @@ import numpy as np
 
 from .download import check_md5, data_root, download_file, read_content, user_cache_dir
 
+__all__ = ["SOURCES", "SEQUENCE_VIEWS", "MnistSet", "MnistSplits", "load_mnist", "load_mnist_splits", "as_sequences",
+           "normalize", "pixel_permutation", "read_idx"]
+
 SIDE = 28
 PIXELS = SIDE * SIDE
 MEAN, STD = 0.1307, 0.3081

@@ -1,12 +1,14 @@
 """``ttrnn bench NAME [options]``: run one of the benchmark scripts of a source checkout, or all of them.
 
-The scripts live in ``benchmarks/`` beside the package (they are not installed with it: benchmarks are scripts
-that report numbers, never tests).  This command finds that folder — in the current directory or beside the
-installed package (an editable install) — and hands the remaining options to the script's own ``main``.
+The scripts live in ``benchmarks/`` of the source checkout, beside the package folder (they are not installed
+with it: benchmarks are scripts that report numbers, never tests).  This command runs
+``python -m benchmarks.<script> [options]`` as a separate process with the checkout as its working directory
+(so relative paths in the options are relative to the checkout), and returns that process's exit code.  An
+installed package without its checkout (no ``benchmarks/`` beside it) cannot run them, and says so.
 ``ttrnn bench all`` runs ``benchmarks/run_all.py``: every benchmark in a fresh process, then the figures and tables.
 """
 import argparse
-import importlib
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +23,8 @@ BENCHMARKS = {  # name: (module in benchmarks/, what it measures)
 }
 
 EPILOG = "benchmarks:\n" + "\n".join(f"  {name:<10}{text}" for name, (_, text) in BENCHMARKS.items()) + """
+
+Run from an editable install of a source checkout (pip install -e .); relative paths are relative to it.
 
 examples:
   ttrnn bench all                           every benchmark at full size, results in results/bench/
@@ -38,18 +42,17 @@ def add_arguments(parser):
 
 
 def checkout_root():
-    """The folder holding ``benchmarks/``: the current directory, else the installed package's parent."""
-    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        if (root / "benchmarks" / "common.py").is_file():
-            return root
-    raise FileNotFoundError("the benchmarks/ folder was not found in the current directory nor beside the "
-                            "installed package; run `ttrnn bench` from a source checkout of ttrnn_np")
+    """The source checkout this package sits in (the folder holding ``ttrnn_np/`` and ``benchmarks/``), or None."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "benchmarks" / "common.py").is_file() else None
 
 
 def run(args):
-    root = str(checkout_root())
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    """Run the benchmark script in a fresh process in the checkout; its exit code (2: no checkout)."""
+    root = checkout_root()
+    if root is None:
+        print(f"ttrnn bench: needs a source checkout (benchmarks/ beside the package); {Path(__file__).parents[1]} "
+              "is installed without one — clone the repository and `pip install -e .` it", file=sys.stderr)
+        return 2
     module, _ = BENCHMARKS[args.name]
-    status = importlib.import_module(f"benchmarks.{module}").main(args.options)
-    return status or 0
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args.options], cwd=root).returncode

@@ -56,6 +56,7 @@ CHOICES = {"cell": tuple(GATES), "layout": LAYOUTS, "head": HEAD_LAYOUTS, "view"
            "schedule": ("step", "cosine", "constant"), "data": SOURCES, "dtype": ("float32", "float64"),
            "init": INITS}
 RESULTS_FILE = "results.json"
+RENAMED_FIELDS = {"hidden": "hidden_size"}  # config fields renamed since runs were first stored: old → new
 
 
 def _positive_int(name, value, optional=False):
@@ -77,7 +78,7 @@ class MnistConfig:
     layout: str = "joint"
     cores: int = 2
     rank: int = 2
-    hidden: int = 256
+    hidden_size: int = 256
     layers: int = 1
     head: str = None
     init: str = "glorot"
@@ -108,7 +109,7 @@ class MnistConfig:
         for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
-        for name in ("cores", "rank", "hidden", "layers", "epochs", "batch_size", "step_size", "eval_batch_size"):
+        for name in ("cores", "rank", "hidden_size", "layers", "epochs", "batch_size", "step_size", "eval_batch_size"):
             _positive_int(name, getattr(self, name))
         for name in ("train_subset", "val_subset", "tbptt"):
             _positive_int(name, getattr(self, name), optional=True)
@@ -122,6 +123,11 @@ class MnistConfig:
         if self.clip is not None and not (isinstance(self.clip, numbers.Real) and self.clip > 0):
             raise ValueError(f"clip must be a number > 0 or None (no clipping), got {self.clip!r}")
 
+    @classmethod
+    def from_dict(cls, stored):
+        """The config stored in a results file or checkpoint, also one written before a field was renamed."""
+        return cls(**upgrade_config(stored))
+
     @property
     def name(self):
         """A short run name, e.g. "lstm_joint_d3_R4_row" or "lstm_dense_row"."""
@@ -130,9 +136,9 @@ class MnistConfig:
 
 
 def build_model(config):
-    """The ModelConfig of a run: ``layers`` cells of ``hidden`` units on F inputs per step, a 10-class head."""
+    """The ModelConfig of a run: ``layers`` cells of ``hidden_size`` units on F inputs per step, a 10-class head."""
     F = 28 if config.view == "row" else 1
-    cell = CellConfig(kind=config.cell, layout=config.layout, input_size=F, hidden_size=config.hidden,
+    cell = CellConfig(kind=config.cell, layout=config.layout, input_size=F, hidden_size=config.hidden_size,
                       n_cores=config.cores, rank=config.rank, forget_bias=config.forget_bias, init=config.init)
     return ModelConfig(cell, num_layers=config.layers, head=HeadConfig(kind="classify", out_size=10,
                                                                         layout=config.head, init=config.init))
@@ -181,6 +187,17 @@ def _checked_settings(config):
     return {k: v for k, v in dataclasses.asdict(config).items() if k != "epochs" or config.schedule == "cosine"}
 
 
+def upgrade_config(stored):
+    """A stored config dict with today's field names (runs stored before a rename keep the old names)."""
+    return {RENAMED_FIELDS.get(key, key): value for key, value in stored.items()}
+
+
+def _in_saved_names(settings, saved):
+    """``settings`` with the field names of ``saved``: a run resumed from an old checkpoint keeps its names."""
+    old_name = {new: old for old, new in RENAMED_FIELDS.items() if old in saved and new not in saved}
+    return {old_name.get(key, key): value for key, value in settings.items()}
+
+
 def _prepare_out(out, resume, config):
     """Check the run directory; return stored results when resuming a run that has already finished.
 
@@ -195,7 +212,7 @@ def _prepare_out(out, resume, config):
         raise ValueError(f"{out} already holds a run ({results_path.name if results_path.exists() else last.name}); "
                          "pass --resume to continue it, or choose another --out")
     if resume and last.exists():
-        saved = load_checkpoint(Path(out) / "last")[2]["settings"]["config"]
+        saved = upgrade_config(load_checkpoint(Path(out) / "last")[2]["settings"]["config"])
         wanted = jsonable(_checked_settings(config))
         changed = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
         if changed:
@@ -205,7 +222,7 @@ def _prepare_out(out, resume, config):
         with open(results_path) as f:
             stored = json.load(f)
         finished = stored.get("status") in ("complete", "diverged")
-        if finished and stored.get("config") == jsonable(dataclasses.asdict(config)):
+        if finished and upgrade_config(stored.get("config", {})) == jsonable(dataclasses.asdict(config)):
             return stored
     os.makedirs(out, exist_ok=True)
     return None
@@ -248,9 +265,10 @@ def run_experiment(config, out=None, resume=False, data_dir=None, download=False
     steps = -(-len(splits.train) // config.batch_size)
     print(_describe_training(config, steps), file=stream)
 
-    best_so_far = None
+    best_so_far, settings = None, _checked_settings(config)
     if resume and (Path(out) / "last.json").exists():
-        best_so_far = load_checkpoint(Path(out) / "last")[2]["best"]["value"]
+        run = load_checkpoint(Path(out) / "last")[2]
+        best_so_far, settings = run["best"]["value"], _in_saved_names(settings, run["settings"]["config"])
     bar = EpochProgress(config.epochs, stream, bar=progress, best=best_so_far)
 
     def train_batches(epoch, rng):
@@ -278,7 +296,7 @@ def run_experiment(config, out=None, resume=False, data_dir=None, download=False
     try:
         result = fit(loss_fn, params, train_batches, epochs=config.epochs, optimizer="adam", lr=lr, lr_unit=lr_unit,
                      clip=config.clip, evaluate=evaluate, select_metric="val_accuracy", mode="max",
-                     checkpoint_dir=out, resume=resume, seed=config.seed, config=_checked_settings(config),
+                     checkpoint_dir=out, resume=resume, seed=config.seed, config=settings,
                      progress=False, on_step=bar.on_step)
         history, best_params, best_epoch = result.history, result.best_params, result.best_epoch
     except TrainingDiverged as error:

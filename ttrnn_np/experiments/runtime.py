@@ -8,7 +8,8 @@ mmap threshold to 1 GiB keeps those blocks in the heap, and raising ``M_TRIM_THR
 handing the heap top back to the kernel after every step.  The cost is a process that keeps its peak heap.
 
 ``tune_malloc`` does this through ``mallopt`` (Linux with glibc only; elsewhere it does nothing and says so).
-It must run before the large allocations it should affect, e.g. first thing in a command.
+It must run before the large allocations it should affect: the training commands (``ttrnn mnist``,
+``ttrnn speaker``) call it first thing; ``ttrnn cost`` and ``ttrnn --help`` never import this module.
 
 **BLAS threads.**  ``set_blas_threads(n)`` changes the thread count of NumPy's OpenBLAS at run time (through
 its exported setter), and ``blas_info`` reports the count in force; every results file records it.
