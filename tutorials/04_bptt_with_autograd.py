@@ -90,7 +90,8 @@ def forward_by_hand(config, params, X):
     for t in range(X.shape[1]):
         state = cells.step(cell, layer, X[:, t, :], state)  # (h_t, c_t), each (B, H)
     h_T = state[0]  # (B, H)
-    return anp.dot(h_T, params["head"]["W"]) + params["head"]["b"]  # (B, K)
+    (W_head,) = params["head"]["W"]  # a dense head is one core (1, H, K, 1)
+    return anp.dot(h_T, W_head[0, :, :, 0]) + params["head"]["b"]  # (B, K)
 
 
 def mse(prediction, y):
