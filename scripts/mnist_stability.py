@@ -42,7 +42,7 @@ from ttrnn_np.experiments.mnist import MnistConfig, build_model, prepare_data, r
 from ttrnn_np.experiments.report import markdown_table
 from ttrnn_np.experiments.runtime import machine_info, set_blas_threads
 from ttrnn_np.losses import softmax_cross_entropy
-from ttrnn_np.rnn import init_model
+from ttrnn_np.rnn import init_model, upgrade_params
 
 ROOT = Path("results/mnist_stability")
 LRS = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
@@ -135,7 +135,7 @@ def flow_record(config, root, images, labels):
     best = run_dir(root, config) / "best"
     trained = None
     if Path(f"{best}.json").exists():
-        trained = time_step_norms(config, load_checkpoint(best)[0], images, labels).tolist()
+        trained = time_step_norms(config, upgrade_params(load_checkpoint(best)[0]), images, labels).tolist()
     return {"init": time_step_norms(config, init_params, images, labels).tolist(), "trained": trained}
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from ttrnn_np import cells, rnn, ttmatrix
 from ttrnn_np.heads import HeadConfig, apply_head
+from ttrnn_np.pytree import tree_flatten
 
 
 def _model(kind="lstm", layout="joint", num_layers=1, head=HeadConfig("classify", 3), I=4, H=4, **kw):
@@ -216,3 +217,59 @@ def test_bad_model_configs_raise(make, error, match):
 def test_dataclass_replace_re_resolves_modes():
     cell = cells.CellConfig("lstm", "joint", 28, 256, n_cores=2)
     assert dataclasses.replace(cell, n_cores=3).weight_shapes["W_h"] == [((4, 8, 8), (8, 8, 16))]
+
+
+# ---------------------------------------------------------------- parameter trees saved in the older format
+
+def _old_format(config, params):
+    """The tree the library built before TT-matrix blocks: dense weights as matrices, one core list per joint
+    weight, one core list per gate (naive), a dense head W as a matrix."""
+    def weight(cell, W):
+        if cell.layout == "dense":
+            return W[0][0][0, :, :, 0]  # (M, N)
+        return [list(block) for block in W] if cell.layout == "naive" else list(W[0])
+    layers = [{**p, "W_x": weight(cell, p["W_x"]), "W_h": weight(cell, p["W_h"])}
+              for cell, p in zip(config.layers, params["layers"])]
+    old = {"layers": layers}
+    if "head" in params:
+        W = params["head"]["W"]
+        old["head"] = {**params["head"], "W": W[0][0, :, :, 0] if len(W) == 1 else list(W)}
+    return old
+
+
+@pytest.mark.parametrize("layout, head_layout", [("dense", "dense"), ("naive", "tt"), ("joint", "dense"),
+                                                 ("joint_gate_core", "tt")])
+def test_upgrade_params_reads_the_older_format_exactly(layout, head_layout):
+    config = _model("lstm", layout, num_layers=2, head=HeadConfig("classify", 3, head_layout), n_cores=2, rank=2)
+    params = rnn.init_model(config, np.random.default_rng(17))
+    old = _old_format(config, params)
+    for tree in (old, {"t": 3, "m": old, "v": old}):  # parameters, and Adam's state holding two such trees
+        upgraded = rnn.upgrade_params(tree)
+        target = params if tree is old else {"t": 3, "m": params, "v": params}
+        assert tree_flatten(upgraded)[1] == tree_flatten(target)[1]  # the same structure
+        for path, leaf in tree_flatten(upgraded)[0].items():
+            np.testing.assert_array_equal(leaf, tree_flatten(target)[0][path])
+    assert tree_flatten(rnn.upgrade_params(params))[1] == tree_flatten(params)[1]  # current trees pass unchanged
+
+
+def test_an_older_checkpoint_resumes(tmp_path):
+    """``fit`` resumes from a checkpoint pair whose trees are in the older format, to the same numbers."""
+    from ttrnn_np import training
+    from ttrnn_np.checkpoint import load_checkpoint, save_checkpoint
+    config = _model("lstm", "dense", head=HeadConfig("classify", 3))
+    rng = np.random.default_rng(18)
+    X, y = rng.standard_normal((12, 3, 4)), rng.integers(0, 3, 12)
+    loss_fn = lambda p, batch: _xent(rnn.forward(config, p, batch[0]), batch[1])  # noqa: E731
+    batches = lambda epoch, rng_: training.minibatches(X, y, 4, rng_)  # noqa: E731
+    params = rnn.init_model(config, np.random.default_rng(19))
+    straight = training.fit(loss_fn, params, batches, epochs=2, lr=1e-2, checkpoint_dir=tmp_path / "straight")
+    training.fit(loss_fn, params, batches, epochs=1, lr=1e-2, checkpoint_dir=tmp_path / "old")
+    for name in ("last",):  # rewrite the pair in the older format (no evaluation: no "best")
+        saved, opt_state, meta = load_checkpoint(tmp_path / "old" / name)
+        old_opt = None if opt_state is None else {k: _old_format(config, v) if isinstance(v, dict) else v
+                                                  for k, v in opt_state.items()}
+        save_checkpoint(tmp_path / "old" / name, _old_format(config, saved), old_opt, meta)
+    resumed = training.fit(loss_fn, params, batches, epochs=2, lr=1e-2, checkpoint_dir=tmp_path / "old",
+                           resume=True)
+    for path, leaf in tree_flatten(resumed.params)[0].items():
+        np.testing.assert_array_equal(leaf, tree_flatten(straight.params)[0][path])

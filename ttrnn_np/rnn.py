@@ -28,12 +28,13 @@ import functools
 import warnings
 
 import autograd.numpy as np
+import numpy as onp
 from autograd.tracer import getval
 
 from . import cells, layer
 from .heads import HeadConfig, apply_head, init_head
 
-__all__ = ["ModelConfig", "init_model", "unroll", "unroll_reference", "forward", "truncated_bptt"]
+__all__ = ["ModelConfig", "init_model", "unroll", "unroll_reference", "forward", "truncated_bptt", "upgrade_params"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,3 +169,31 @@ def truncated_bptt(config, params, X, window, state=None, return_state=False):
         _, state = forward(config, getval(params), X[:, :start, :], state, return_state=True)
         state = _detach(state)
     return forward(config, params, X[:, start:, :], state, return_state=return_state)
+
+
+def _as_blocks(W):
+    """One weight in the current format: a 2-D array becomes one block of one core, one core list one block."""
+    if isinstance(W, onp.ndarray):
+        return [[W.reshape(1, *W.shape, 1)]]  # [[(1, M, N, 1)]]
+    return [list(W)] if isinstance(W[0], onp.ndarray) else [list(block) for block in W]
+
+
+def upgrade_params(tree):
+    """A parameter tree (or a tree holding such trees, e.g. Adam's moments) saved before TT-matrix blocks,
+    in the current format; a current tree comes back unchanged.
+
+    Before, a cell stored a dense W_x / W_h as a matrix (M, N), a joint one as a list of cores and a naive one
+    as a list of core lists, and a dense head W as a matrix (H, K).  Now every cell weight is a list of blocks
+    (``cells``) and a head's W a list of cores; a matrix is one core (1, M, N, 1).  Checkpoints of older runs
+    go through this on loading.
+    """
+    if isinstance(tree, dict):
+        tree = {key: upgrade_params(value) for key, value in tree.items()}
+        if {"W_x", "W_h", "b"} <= set(tree):
+            tree.update(W_x=_as_blocks(tree["W_x"]), W_h=_as_blocks(tree["W_h"]))
+        elif {"W", "b"} <= set(tree) and isinstance(tree["W"], onp.ndarray):
+            tree["W"] = [tree["W"].reshape(1, *tree["W"].shape, 1)]  # [(1, H, K, 1)]
+        return tree
+    if isinstance(tree, (list, tuple)) and tree and all(isinstance(t, dict) for t in tree):
+        return type(tree)(upgrade_params(t) for t in tree)
+    return tree

@@ -26,6 +26,7 @@ from autograd import value_and_grad
 from .checkpoint import checkpoint_files, jsonable, load_checkpoint, save_checkpoint
 from .optim import Optimizer, clip_by_global_norm, constant
 from .pytree import global_norm, num_params, tree_flatten, tree_leaves
+from .rnn import upgrade_params
 
 try:
     from tqdm import tqdm
@@ -140,6 +141,7 @@ def _improves(value, best, mode):
 def _restore(checkpoint_dir, params, settings):
     """Load ``last`` (and ``best``) and check they belong to this model and these settings."""
     saved_params, opt_state, run = load_checkpoint(os.path.join(checkpoint_dir, "last"))
+    saved_params, opt_state = upgrade_params(saved_params), upgrade_params(opt_state)  # older checkpoint formats
     if run.get("settings") != settings:
         diff = {k: (run.get("settings", {}).get(k), v) for k, v in settings.items()
                 if run.get("settings", {}).get(k) != v}
@@ -153,7 +155,7 @@ def _restore(checkpoint_dir, params, settings):
                          f"at {mismatched[:3]}")
     best_params = saved_params
     if run["best"]["epoch"] is not None:
-        best_params = load_checkpoint(os.path.join(checkpoint_dir, "best"))[0]
+        best_params = upgrade_params(load_checkpoint(os.path.join(checkpoint_dir, "best"))[0])
     return saved_params, opt_state, run, best_params
 
 

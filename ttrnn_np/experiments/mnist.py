@@ -39,7 +39,7 @@ from ..data.mnist import SEQUENCE_VIEWS, SOURCES, MnistSplits, as_sequences, loa
 from ..heads import HEAD_LAYOUTS, HeadConfig
 from ..losses import softmax_cross_entropy
 from ..optim import constant, cosine, step_decay
-from ..rnn import ModelConfig, forward, init_model, truncated_bptt
+from ..rnn import ModelConfig, forward, init_model, truncated_bptt, upgrade_params
 from ..sizes import model_sizes, size_story
 from ..training import TrainingDiverged, fit, minibatches
 from .progress import EpochProgress
@@ -323,7 +323,7 @@ def _last_good(out):
         history = load_checkpoint(Path(out) / "last")[2]["history"]
     if out is not None and (Path(out) / "best.json").exists():
         best_params, _, meta = load_checkpoint(Path(out) / "best")
-        best_epoch = meta["epoch"]
+        best_params, best_epoch = upgrade_params(best_params), meta["epoch"]
     return history, best_params, best_epoch
 
 
