@@ -8,8 +8,8 @@ blocks side by side (``cells``: dense = one block of one core, naive = G blocks,
 Forward, t = 1 … T, with the gate equations of ``cells`` (``lstm_forward`` / ``gru_forward``):
     LSTM:  h_t, c_t = lstm_forward(Ax_t + h_{t-1} W_h, c_{t-1})
     GRU:   h_t = gru_forward(Ax_t, h_{t-1} W_h, h_{t-1})
-Stored for BPTT: the gate activations (T, B, G·H), the sequence h_1 … h_T (the output), and c_1 … c_T (LSTM)
-or Ah_n (GRU), each (T, B, H).
+Stored for BPTT: the sequence h_1 … h_T (T, B, H) (the output) and, step by step as the gate functions return
+them, the gate activations (B, G·H) and c_t (LSTM) or Ah_n (GRU) (B, H).
 
 BPTT (docs/method.md §7).  H̄_t = ∂L/∂h_t is the direct cotangent of the output at step t; the carries ĥ, ĉ hold
 what flows back from step t+1 (ĥ = 0, ĉ = ∂L/∂c_T at t = T).  With h̄ = H̄_t + ĥ, for t = T … 1 the step's VJP
@@ -67,13 +67,10 @@ class _Recurrent:
             self.blocks.append((slice(start, start + N), W, Wt, cores))
             start += N
 
-    def forward(self, h, out):
-        """out = h W_h: (B, H) → (B, G·H)."""
-        for cols, W, _, cores in self.blocks:
-            if W is not None:
-                np.matmul(h, W, out=out[:, cols])  # (B, N_k)
-            else:
-                out[:, cols] = matmul(h, cores)  # (B, N_k)
+    def forward(self, h):
+        """h W_h: (B, H) → (B, G·H)."""
+        Y = [np.matmul(h, W) if W is not None else matmul(h, cores) for _, W, _, cores in self.blocks]  # [(B, N_k)]
+        return Y[0] if len(Y) == 1 else np.concatenate(Y, axis=1)  # (B, G·H)
 
     def backward(self, h_prev, A_bar):
         """(Ā W_hᵀ (B, H), this step's core gradients h_{t-1}ᵀ Ā of the TT blocks, None for one-core blocks)."""
@@ -105,25 +102,26 @@ class _Recurrent:
 
 @primitive
 def _layer(Ax, h0, c0, *weights, kind, block_sizes, saved):
-    """(h_1 … h_T (T, B, H), c_T (B, H)) for the LSTM, h_1 … h_T for the GRU; fills ``saved`` for the VJP."""
+    """(h_1 … h_T (T, B, H), c_T (B, H)) for the LSTM, h_1 … h_T for the GRU; fills ``saved`` for the VJP.
+
+    The per-step arrays the backward pass needs stay in lists, as the gate functions return them (no copies)."""
     T, B, GH = Ax.shape
     H = h0.shape[1]
-    dtype = np.result_type(Ax, h0, *weights)
     W = _Recurrent(weights, block_sizes)
-    gates = np.empty((T, B, GH), dtype=dtype)  # activations [i|f|g|o] or [r|z|n] per step
-    hs = np.empty((T, B, H), dtype=dtype)  # h_1 … h_T
-    extra = np.empty((T, B, H), dtype=dtype)  # c_1 … c_T (LSTM) or Ah_n (GRU)
-    Ah = np.empty((B, GH), dtype=dtype)  # h_{t-1} W_h, reused every step
+    hs = np.empty((T, B, H), dtype=np.result_type(Ax, h0, *weights))  # h_1 … h_T, the output
+    gates, extra = [], []  # per step: activations [i|f|g|o] or [r|z|n] (B, G·H); c_t (LSTM) or Ah_n (GRU) (B, H)
     h, c = h0, c0
     for t in range(T):
-        W.forward(h, out=Ah)  # (B, G·H)
+        Ah = W.forward(h)  # (B, G·H), a fresh array
         if kind == "lstm":
-            hs[t], extra[t], gates[t] = cells.lstm_forward(Ax[t] + Ah, c)  # (B, H), (B, H), (B, 4H)
-            c = extra[t]
+            Ah += Ax[t]  # A_t = Ax_t + h_{t-1} W_h
+            h, c, g = cells.lstm_forward(Ah, c)  # (B, H), (B, H), (B, 4H)
+            extra.append(c)
         else:
-            extra[t] = Ah[:, 2 * H:]  # Ah_n (B, H)
-            hs[t], gates[t] = cells.gru_forward(Ax[t], Ah, h)  # (B, H), (B, 3H)
-        h = hs[t]
+            h, g = cells.gru_forward(Ax[t], Ah, h)  # (B, H), (B, 3H)
+            extra.append(Ah[:, 2 * H:])  # Ah_n (B, H)
+        gates.append(g)
+        hs[t] = h
     saved.update(gates=gates, hs=hs, extra=extra, W=W)
     return (hs, c) if kind == "lstm" else hs
 
@@ -133,14 +131,14 @@ def _layer_vjp(argnums, ans, args, kwargs):
     h0, c0 = args[1:3]
     kind, saved = kwargs["kind"], kwargs["saved"]
     gates, hs, extra, W = saved["gates"], saved["hs"], saved["extra"], saved["W"]
-    T, B, GH = gates.shape
-    H = hs.shape[2]
+    T, B, H = hs.shape
+    GH = gates[0].shape[1]
 
     def vjp(g_out):
         H_bar, c_hat = g_out if kind == "lstm" else (g_out, None)  # (T, B, H), (B, H)
-        Ax_bar = np.empty_like(gates)  # (T, B, G·H)
-        Ah_bar = Ax_bar if kind == "lstm" else np.empty_like(gates)  # (T, B, G·H)
-        h_hat = np.zeros((B, H), dtype=gates.dtype)  # (B, H)
+        Ax_bar = np.empty((T, B, GH), dtype=hs.dtype)  # (T, B, G·H)
+        Ah_bar = Ax_bar if kind == "lstm" else np.empty_like(Ax_bar)  # (T, B, G·H)
+        h_hat = np.zeros((B, H), dtype=hs.dtype)  # (B, H)
         W_bar = [None] * len(W.blocks)  # per block: summed core gradients (TT blocks)
         for t in reversed(range(T)):
             h_prev = hs[t - 1] if t else h0  # (B, H)
