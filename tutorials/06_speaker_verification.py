@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 06 · Speaker verification with a tensorized LSTM encoder
 #
-# The paper's second experiment (PAPER.md §6.2) trains an LSTM to turn a slice of speech into a
+# The paper's second experiment (docs/method.md §8) trains an LSTM to turn a slice of speech into a
 # **d-vector**: a unit-length embedding $e \in \mathbb{R}^D$ such that two slices of the same voice point in
 # nearly the same direction. To *verify* a claimed speaker we average the d-vectors of a few enrolment
 # utterances into a centroid $c$ and accept a new utterance $v$ when $\cos(v, c) \ge \theta$. The error
@@ -243,7 +243,7 @@ fig.tight_layout()
 # fractions for dense and TT d=2 R=2) with the same budget. It takes hours on a laptop CPU, so it is not
 # run here; this cell loads its results if they exist. To (re)make them, from the repository root:
 #
-#     TTRNN_DATA=../shared/data python scripts/speaker_sweep.py --workers 2
+#     TTRNN_DATA=/path/to/data python scripts/speaker_sweep.py --workers 2
 
 # %%
 candidates = [Path("..") / "results" / "speaker", Path("results") / "speaker"]
@@ -263,7 +263,7 @@ else:
         pts = sorted((r["fraction"], 100 * r["test_eer"]) for r in rows if r["layout"] == layout
                      and (layout == "dense" or (r["cores"], r["rank"]) == (2, 2)))
         axes[1].plot(*zip(*pts), marker="o", label=f"{name} (ours)")
-    fractions = (0.2, 0.4, 0.6, 0.8, 1.0)  # the paper's curves (full LibriSpeech, H = 768), PAPER.md §6.2
+    fractions = (0.2, 0.4, 0.6, 0.8, 1.0)  # the paper's curves (full LibriSpeech, H = 768), docs/method.md §8
     axes[1].plot(fractions, (12.89, 10.27, 8.56, 7.91, 7.33), ":", color="C0", label="dense (paper)")
     axes[1].plot(fractions, (10.47, 7.17, 5.04, 6.54, 4.34), ":", color="C1", label="TT (paper)")
     for ax in axes:
