@@ -1,5 +1,5 @@
 """Tests for ttrnn_np.experiments.speaker (GE2E training, the EER evaluation path, resume) and speaker_cli."""
-import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -391,3 +391,52 @@ def test_real_data_protocol_and_a_few_training_steps(tmp_path):
     results = sv.train(config, real, tmp_path, progress=False)
     base = results["baseline"]["an4"]["normalised"]["enrolment"]
     assert 0.15 < base["low"] < base["eer"] < base["high"] < 0.45  # ≈ 29 % [25, 33] when written
+
+
+# ---------------------------------------------------------------- the study script
+
+
+def load_study():
+    spec = importlib.util.spec_from_file_location("speaker_study", ROOT / "scripts" / "speaker_study.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    return study
+
+
+def test_study_plan_waits_for_the_grid_then_adds_seeds_and_efficiency(tmp_path):
+    study = load_study()
+    args = study.build_parser().parse_args(["--out", str(tmp_path)])
+    configs, note = study.plan(args)
+    assert len(configs) == 1 + 9 and "wait for the grid" in note
+    for k, c in enumerate(study.grid(args)):  # fake finished grid runs; the d=3, R=2 TT validates best
+        val = 0.1 if (c.layout, c.cores, c.rank) == ("joint", 3, 2) else 0.2 + 0.01 * k
+        path = study.results_path(args, c)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"config": dataclasses.asdict(c), "best": {"val_eer": val}}))
+    configs, note = study.plan(args)
+    assert "best TT by validation EER: an4-joint-d3-R2" in note
+    extra = configs[10:]
+    assert sorted((c.layout, c.seed, c.fraction) for c in extra) == sorted(
+        [(layout, s, 1.0) for layout in ("dense", "joint") for s in (12, 13)] +
+        [(layout, 11, f) for layout in ("dense", "joint") for f in (0.25, 0.5)])
+    assert all(c.cores == 3 and c.rank == 2 for c in extra if c.layout == "joint")
+
+
+@pytest.mark.filterwarnings("ignore::ttrnn_np.cells.GateAlignmentWarning")  # H = 8 over 3–4 cores: a tiny-size artefact
+def test_study_runs_resumes_and_writes_its_tables(corpus, tmp_path, capsys):
+    study = load_study()
+    argv = ["--only", "grid", "--an4-dir", str(corpus / "an4"), "--librispeech-dir", str(corpus / "sample"),
+            "--cache-dir", str(corpus / "cache"), "--eval-speakers", "4", "--val-speakers", "3", "--hidden-size", "8",
+            "--max-steps", "2", "--eval-every", "2", "-N", "2", "-M", "2", "--frames", "20", "--workers", "1",
+            "--out", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")]
+    assert study.main(argv) == 0
+    assert "10 runs planned, 0 already done, 10 to train" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert len(summary["rows"]) == 10 and {r["layout"] for r in summary["rows"]} == {"dense", "joint"}
+    assert all(r["an4_low"] <= r["an4_eer"] <= r["an4_high"] for r in summary["rows"])
+    readme = (tmp_path / "results" / "README.md").read_text()
+    assert "No-training baseline" in readme and "Best TT by validation EER" in readme and "| an4-dense-H8" in readme
+    assert (tmp_path / "results" / "eer_vs_params.png").stat().st_size > 0
+    assert len((tmp_path / "results" / "summary.csv").read_text().splitlines()) == 11
+    assert study.main(argv) == 0
+    assert "10 runs planned, 10 already done, 0 to train" in capsys.readouterr().out
