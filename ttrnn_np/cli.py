@@ -19,7 +19,7 @@ SUBCOMMANDS = {
     "mnist": ("ttrnn_np.experiments.mnist_cli",
               "Train and evaluate one LSTM/GRU on sequential MNIST (row, pixel, permuted pixel)"),
     "speaker": ("ttrnn_np.experiments.speaker_cli",
-                "Train and evaluate a speaker encoder (GE2E) on LibriSpeech speakers; report the EER"),
+                "Train and evaluate a speaker encoder (GE2E) on AN4 / LibriSpeech speakers; EERs with intervals"),
     "bench": ("ttrnn_np.experiments.bench_cli", "Run a benchmark script (TT product, LSTM step, memory)"),
 }
 

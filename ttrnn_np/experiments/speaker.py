@@ -69,7 +69,7 @@ from autograd.tracer import getval
 
 from ..cells import CellConfig
 from ..heads import HeadConfig
-from ..pytree import num_params, tree_flatten
+from ..sizes import model_sizes
 from ..rnn import ModelConfig, forward, init_model
 from ..speech import (GE2E_GRAD_SCALE, TEST_SPLIT, TRAIN_SPLIT, FeatureConfig, average_windows, baseline_embeddings,
                       bootstrap_eer, eer, enrolment_eer, enrolment_trials, feature_stats, ge2e_loss,
@@ -173,17 +173,9 @@ def init_params(model, rng, dtype="float32"):
 
 
 def encoder_sizes(config):
-    """Parameters of the encoder by leaf (TT cores summed), total, its dense equivalent and the compression."""
-    encoder = init_model(encoder_config(config), onp.random.default_rng(0), onp.float32)
-    dense = dataclasses.replace(config, layout="dense", head="dense")
-    parts = {}
-    for path, leaf in tree_flatten(encoder)[0].items():
-        key = "/".join(p for p in path.split("/") if not p.isdigit())  # layers/0/W_x/1 → layers/W_x
-        parts[key] = parts.get(key, 0) + int(onp.size(leaf))
-    total = num_params(encoder)
-    dense_total = num_params(init_model(encoder_config(dense), onp.random.default_rng(0), onp.float32))
-    return {"parts": parts, "total": total, "dense_total": dense_total, "compression": dense_total / total,
-            "ge2e_scalars": 2}
+    """The encoder's ``sizes.model_sizes`` (parameters by part, total, dense equivalent, compression, FLOPs per
+    step), plus the two GE2E scalars w, b, which are not counted in the total."""
+    return {**model_sizes(encoder_config(config)), "ge2e_scalars": 2}
 
 
 @primitive
