@@ -1,7 +1,6 @@
 """Tests for ttrnn_np.speech.an4: discovery in AN4's layout, its errors, features, and the by-speaker split."""
 import os
 import shutil
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -9,20 +8,11 @@ import pytest
 
 from ttrnn_np.speech import an4
 from ttrnn_np.speech.an4 import an4_root, list_an4_speakers, load_an4, split_speakers
-from ttrnn_np.speech.audio import SAMPLE_RATE, dbfs
+from ttrnn_np.speech.audio import dbfs
 from ttrnn_np.speech.features import FeatureConfig
-from ttrnn_np.speech.synthetic import synthetic_voice, write_synthetic_an4
+from ttrnn_np.speech.synthetic import synthetic_voice, write_synthetic_an4, write_wav
 
 pytest.importorskip("soundfile")
-
-
-def write_wav(path, x):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(SAMPLE_RATE)
-        f.writeframes((np.asarray(x) * 32767).astype("<i2").tobytes())
 
 
 @pytest.fixture(scope="module")

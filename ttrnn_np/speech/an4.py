@@ -23,13 +23,12 @@ depends only on the names, the sizes and the seed, so every run (any model, any 
 evaluation speakers, and none of them is ever seen in training or validation.
 """
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .features import FeatureConfig
-from .librispeech import speaker_features
+from .librispeech import corpus_dir, speaker_features
 
 AN4_DIR_NAME = "an4"
 SPEAKERS_TSV = "speakers.tsv"
@@ -37,21 +36,7 @@ SPEAKERS_TSV = "speakers.tsv"
 
 def an4_root(root=None):
     """The AN4 data directory: ``root`` if given, else ``$TTRNN_DATA/an4``."""
-    if root is not None:
-        path = Path(root)
-        if not path.is_dir():
-            raise FileNotFoundError(f"AN4 data directory not found: {path.resolve()} (looked for the folder given "
-                                    f"as root; the shared copy lives in $TTRNN_DATA/{AN4_DIR_NAME})")
-        return path
-    data = os.environ.get("TTRNN_DATA")
-    if not data:
-        raise FileNotFoundError(f"no AN4 data directory: pass root=... or set TTRNN_DATA so that "
-                                f"$TTRNN_DATA/{AN4_DIR_NAME} holds a folder of WAV files per speaker")
-    path = Path(data) / AN4_DIR_NAME
-    if not path.is_dir():
-        raise FileNotFoundError(f"AN4 not found: looked in {path} ($TTRNN_DATA/{AN4_DIR_NAME} with "
-                                f"TTRNN_DATA={data}); put the corpus there or pass root=...")
-    return path
+    return corpus_dir(root, AN4_DIR_NAME, "AN4", "a folder of WAV files per speaker")
 
 
 def _check_speakers_tsv(path, speakers):

@@ -46,29 +46,30 @@ AUDIO_SUFFIXES = (".flac", ".wav")
 _UTTERANCE_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)$")
 
 
-def librispeech_root(root=None):
-    """The LibriSpeech data directory: ``root`` if given, else ``$TTRNN_DATA/librispeech-sample``."""
+def corpus_dir(root, dir_name, corpus, contents):
+    """A speech corpus's data directory: ``root`` if given, else ``$TTRNN_DATA/<dir_name>``; a clear
+    FileNotFoundError (what was looked for, where, and how to fix it) otherwise.  ``contents`` says what the
+    folder should hold."""
     if root is not None:
         path = Path(root)
         if not path.is_dir():
-            raise FileNotFoundError(
-                f"LibriSpeech data directory not found: {path.resolve()} (looked for the folder given as "
-                f"root; the shared sample lives in $TTRNN_DATA/{SAMPLE_DIR_NAME})"
-            )
+            raise FileNotFoundError(f"{corpus} data directory not found: {path.resolve()} (looked for the folder "
+                                    f"given as root; the shared copy lives in $TTRNN_DATA/{dir_name})")
         return path
     data = os.environ.get("TTRNN_DATA")
     if not data:
-        raise FileNotFoundError(
-            f"no LibriSpeech data directory: pass root=... or set TTRNN_DATA so that "
-            f"$TTRNN_DATA/{SAMPLE_DIR_NAME} holds the splits (train-clean-100/, test-other/)"
-        )
-    path = Path(data) / SAMPLE_DIR_NAME
+        raise FileNotFoundError(f"no {corpus} data directory: pass root=... or set TTRNN_DATA so that "
+                                f"$TTRNN_DATA/{dir_name} holds {contents}")
+    path = Path(data) / dir_name
     if not path.is_dir():
-        raise FileNotFoundError(
-            f"LibriSpeech sample not found: looked in {path} ($TTRNN_DATA/{SAMPLE_DIR_NAME} with "
-            f"TTRNN_DATA={data}); put the sample there or pass root=..."
-        )
+        raise FileNotFoundError(f"{corpus} not found: looked in {path} ($TTRNN_DATA/{dir_name} with "
+                                f"TTRNN_DATA={data}); put the corpus there or pass root=...")
     return path
+
+
+def librispeech_root(root=None):
+    """The LibriSpeech data directory: ``root`` if given, else ``$TTRNN_DATA/librispeech-sample``."""
+    return corpus_dir(root, SAMPLE_DIR_NAME, "LibriSpeech", "the splits (train-clean-100/, test-other/)")
 
 
 def parse_utterance_id(path):

@@ -36,7 +36,7 @@ def synthetic_voice(f0, formants, seconds, rng, sample_rate=SAMPLE_RATE):
     return 0.5 * x / np.abs(x).max()  # (L,)
 
 
-def _write_wav(path, x):
+def write_wav(path, x):
     """A mono 16-bit 16 kHz WAV file of the waveform x (L,) in [−1, 1]."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as f:
@@ -67,7 +67,7 @@ def write_synthetic_an4(root, n_speakers=16, utterances=(8, 12), seconds=1.2, se
         count = int(rng.integers(utterances[0], utterances[1] + 1))
         for u in range(count):
             x = synthetic_voice(f0, formants, seconds * rng.uniform(1.0, 1.5), rng)  # (L,)
-            _write_wav(root / "wav" / "an4_clstk" / speaker / f"u{u:02d}-{speaker}.wav", x)
+            write_wav(root / "wav" / "an4_clstk" / speaker / f"u{u:02d}-{speaker}.wav", x)
         rows.append(f"an4_clstk\t{speaker}\t{count}")
     (root / "speakers.tsv").write_text("\n".join(rows) + "\n")
     return root
@@ -89,5 +89,5 @@ def write_synthetic_corpus(root, n_train=24, n_test=6, test_utterances=10, secon
             f0, formants = _random_voice(rng)
             for u in range(utterances):
                 x = synthetic_voice(f0, formants, seconds * rng.uniform(1.0, 1.4), rng)  # (L,)
-                _write_wav(root / split / str(speaker) / "1" / f"{speaker}-1-{u:04d}.wav", x)
+                write_wav(root / split / str(speaker) / "1" / f"{speaker}-1-{u:04d}.wav", x)
     return root
