@@ -136,6 +136,16 @@ def test_counts_equal_the_initialised_parameters(kind, layout, head_layout):
     assert s["dense_total"] == (12 + 18) * GH + (18 + 18) * GH + 2 * GH + 18 * 6 + 6
 
 
+@pytest.mark.parametrize("kind, G", [("lstm", 4), ("gru", 3)])
+@pytest.mark.parametrize("I, H, r", [(28, 256, 1), (28, 256, 8), (1, 64, 3), (13, 7, 5)])
+def test_lowrank_counts(kind, G, I, H, r):
+    """R(I + G·H) + R(H + G·H) + G·H; FLOPs per step 2R(I + G·H) + 2R(H + G·H) in the cheaper (left-to-right) order."""
+    s = _sizes(kind, "lowrank", I, H, R=r)
+    assert s["total"] == r * (I + G * H) + r * (H + G * H) + G * H
+    assert s["parts"]["W_x"] == r * (I + G * H) and s["parts"]["W_h"] == r * (H + G * H)
+    assert s["flops_per_step"]["best"] == 2 * r * (I + G * H) + 2 * r * (H + G * H)
+
+
 def test_requested_and_effective_ranks():
     s = _sizes("lstm", "joint", 28, 256, 4, 8, HeadConfig("classify", 10, "tt"))
     assert s["ranks"]["layer 0 W_x"] == {"requested": (1, 8, 8, 8, 1), "effective": (1, 4, 8, 8, 1)}
@@ -161,6 +171,9 @@ def test_size_story_tells_the_numbers():
     assert "(1,2,2,7)→(4,4,8,8), ranks 1-8-8-8-1 (useful 1-4-8-8-1)" in sizes.size_story(over_ranked)
     gate = cells.CellConfig("gru", "joint_gate_core", 28, 256, n_cores=3, rank=2)
     assert "d = 3 cores + gate core" in sizes.size_story(gate)
+    lowrank = sizes.size_story(cells.CellConfig("lstm", "lowrank", 28, 256, n_cores=3, rank=8))
+    assert "LSTM, low-rank W = U V, rank 8, 1 layer" in lowrank and "d = " not in lowrank
+    assert "(28,1)→(1,1024), ranks 1-8-1: 8,416" in lowrank
 
 
 def test_model_sizes_rejects_other_objects():

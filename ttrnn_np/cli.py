@@ -63,7 +63,8 @@ def add_arguments(parser):
     parser.add_argument("--cell", choices=("lstm", "gru"), default="lstm", help="recurrent cell (default lstm)")
     parser.add_argument("--layout", nargs="+", choices=LAYOUTS, default=["joint"],
                         help="weight layout(s): dense, naive (one TT per gate), joint (one TT for all gates, the "
-                             "paper's), joint_gate_core (a first core carrying the gate index); default joint")
+                             "paper's), joint_gate_core (a first core carrying the gate index), lowrank (W = U V of "
+                             "rank R; --cores then shapes a TT head only); default joint")
     parser.add_argument("--input-size", "-I", type=int, default=28, help="input features per step I (default 28)")
     parser.add_argument("--hidden-size", "-H", type=int, default=256, help="hidden units H (default 256)")
     parser.add_argument("--cores", "-d", type=int, nargs="+", default=[2], help="TT factor cores d (default 2)")

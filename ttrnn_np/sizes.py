@@ -11,6 +11,7 @@ Parameters of one cell (one bias per cell, docs/method.md §5), each weight a li
     naive            G·P_TT(a(I), a(H), R)        G·P_TT(a(H), a(H), R)        G·H
     joint            P_TT(a(I), a(G·H), R)        P_TT(a(H), a(G·H), R)        G·H
     joint_gate_core  P_TT([1]+a(I), [G]+a(H), R)  P_TT([1]+a(H), [G]+a(H), R)  G·H
+    lowrank          R·(I + G·H)                  R·(H + G·H)                  G·H
 
 The head adds H·K (dense) or P_TT(a(H), a(K), R) weights and K biases.  The dense equivalent is the same
 model with dense weights everywhere; compression = dense total / total.  The authors' joint cells carry two
@@ -103,6 +104,8 @@ def _modes_text(row_modes, col_modes, rank):
 def _layout_text(cell):
     if cell.layout == "dense":
         return "dense"
+    if cell.layout == "lowrank":
+        return f"low-rank W = U V, rank {cell.rank}"
     cores = f"{cell.n_cores} cores + gate core" if cell.layout == "joint_gate_core" else f"{cell.n_cores} cores"
     return f"{cell.layout} TT, d = {cores}, rank {cell.rank}"
 
