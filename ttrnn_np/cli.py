@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "speaker": ("ttrnn_np.experiments.speaker_cli",
                 "Train and evaluate a speaker encoder (GE2E) on LibriSpeech speakers; report the EER"),
     "bench": ("ttrnn_np.experiments.bench_cli", "Run a benchmark script (TT product, LSTM step, memory)"),
+    "compress": ("ttrnn_np.experiments.compress_cli",
+                 "Turn a trained MNIST run's cell into a joint TT cell by TT-SVD; evaluate, fine-tune, evaluate again"),
 }
 
 COST_EPILOG = """\

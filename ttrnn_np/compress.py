@@ -18,11 +18,12 @@ modes interleaved to (m_0, n_0, m_1, n_1, …) and read as (∏_{l<k} m_l n_l, �
 the TT rank r_k any exact TT-matrix of W needs, so a spectrum that decays fast means W compresses well.
 
 The compressed cell keeps the bias; the head is kept as it is (a dense head stays dense; a TT head keeps the d
-and R it had, now written into its config).  Every inner bond of a compressed weight is zero-padded to one rank
-R for the whole model (the R asked for, else the largest rank TT-SVD kept), so the parameters have exactly the
-shapes of a joint model of that rank built by ``rnn.init_model``: the padding changes no entry of W, and
-gradient descent leaves it at zero (each padded slot multiplies only padded zeros), so fine-tuning uses the
-ranks TT-SVD kept.
+and R it had, now written into its config).  The cores keep the ranks TT-SVD chose: at most R on every bond,
+fewer where a bond cannot use R (``shapes.effective_ranks``) or where eps allows fewer.  The joint config says R
+(with eps alone: the largest rank kept), so ``sizes.model_sizes`` of it counts R on every bond, an upper bound;
+the stored count is that of the arrays (``pytree.num_params``, the report's "params").  For a trained matrix, R
+below every bond's useful rank and no eps, the two agree and the parameters have exactly the shapes of a joint
+model built by ``rnn.init_model``.
 """
 import dataclasses
 import math
@@ -31,7 +32,6 @@ import numbers
 import numpy as np
 
 from . import cells, pytree, ttmatrix
-from .heads import HeadConfig
 from .rnn import ModelConfig
 
 __all__ = ["unfolding_spectra", "compress_cell", "compress_model"]
@@ -50,13 +50,6 @@ def unfolding_spectra(W, row_modes, col_modes):
     sizes = [m[k] * n[k] for k in range(d)]
     return [np.linalg.svd(A.reshape(math.prod(sizes[:k]), -1), compute_uv=False)  # (min(rows, cols),)
             for k in range(1, d)]
-
-
-def _pad(cores, R):
-    """The cores with every inner bond zero-padded to rank R; the full matrix is unchanged."""
-    r = (1,) + (R,) * (len(cores) - 1) + (1,)
-    return [np.pad(G, ((0, r[k] - G.shape[0]), (0, 0), (0, 0), (0, r[k + 1] - G.shape[3])))  # (R_k, m_k, n_k, R_k+1)
-            for k, G in enumerate(cores)]
 
 
 def _check_target(n_cores, rank, eps):
@@ -80,14 +73,14 @@ def _tt_svd_layer(params, joint, rank, eps, ell):
         cores[name] = tt
         report.append({"layer": ell, "matrix": name, "row_modes": list(row_modes), "col_modes": list(col_modes),
                        "tt_ranks": list(ttmatrix.ranks(tt)), "rel_error": float(error),
-                       "params_tt_svd": pytree.num_params(tt), "params_dense": dense.size})
+                       "params": pytree.num_params(tt), "params_dense": dense.size})
     return cores, report
 
 
 def compress_cell(cell, params, n_cores, rank=None, eps=None):
     """A trained cell (any layout) as a joint TT cell with ``n_cores`` cores: (joint CellConfig, its params,
     report) with one report row per matrix {"layer", "matrix", "row_modes", "col_modes", "tt_ranks" (kept by
-    TT-SVD), "rel_error" ‖W − W_TT‖_F / ‖W‖_F, "params_tt_svd", "params_dense", "params" (stored, padded)}."""
+    TT-SVD), "rel_error" ‖W − W_TT‖_F / ‖W‖_F, "params" (of the TT-matrix), "params_dense"}."""
     joint, new, report = compress_model(ModelConfig(cell, head=None), {"layers": [params]}, n_cores, rank, eps)
     return joint.cell, new["layers"][0], report
 
@@ -111,14 +104,9 @@ def compress_model(model, params, n_cores, rank=None, eps=None):
     if rank is None:  # the largest rank TT-SVD kept, for every bond
         R = max(max(row["tt_ranks"]) for _, rows in layers for row in rows)
         joint = dataclasses.replace(joint, cell=dataclasses.replace(joint.cell, rank=R))
-    new_layers, report = [], []
-    for (cores, rows), old in zip(layers, params["layers"]):
-        dtype = np.result_type(old["b"])
-        padded = {name: [[G.astype(dtype) for G in _pad(tt, joint.cell.rank)]]  # one block each
-                  for name, tt in cores.items()}
-        new_layers.append({**padded, "b": np.array(old["b"])})
-        report += [{**row, "params": pytree.num_params(padded[row["matrix"]])} for row in rows]
-    new = {"layers": new_layers}
+    new = {"layers": [{**{name: [[G.astype(np.result_type(old["b"])) for G in tt]]  # one block per weight
+                          for name, tt in cores.items()}, "b": np.array(old["b"])}
+                       for (cores, _), old in zip(layers, params["layers"])]}
     if "head" in params:
         new["head"] = params["head"]
-    return joint, new, report
+    return joint, new, [row for _, rows in layers for row in rows]
