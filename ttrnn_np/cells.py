@@ -1,4 +1,4 @@
-"""Recurrent cells (LSTM, GRU): the gate equations, their backward, and the weights in four layouts.
+"""Recurrent cells (LSTM, GRU): the gate equations, their backward, and the weights in five layouts.
 
 Index letters: b batch, I input size, H hidden size, G gates (4 LSTM, 3 GRU), d factor cores, R rank,
 a(n) = auto_shape(n, d), j = g·H + u a column of the stacked gate matrices (gate g, hidden unit u).
