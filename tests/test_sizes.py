@@ -232,7 +232,7 @@ def test_configs_for_budget_fit_and_are_the_largest_rank(family, budget):
 def test_configs_for_budget_rejects_what_it_cannot_build():
     with pytest.raises(ValueError, match="family must be one of"):
         sizes.configs_for_budget("kronecker", 4000)
-    with pytest.raises(ValueError, match="the dense family has no TT cores"):
+    with pytest.raises(ValueError, match="which the dense family does not set"):
         sizes.configs_for_budget("dense", 4000, head="tt")
     with pytest.raises(ValueError, match=r"tolerance must lie in \[0, 1\)"):
         sizes.configs_for_budget("joint", 4000, tolerance=1.5)

@@ -32,9 +32,9 @@ The layout is only the name that builds the blocks (``CellConfig.weight_shapes``
     joint_gate_core  one block [1]+a(I)→[G]+a(H) and one [1]+a(H)→[G]+a(H): d + 1 cores, core 0 of shape
                      (1, 1, G, R) carries the gate index, so j = g·H + u exactly.
     lowrank          one block (I, 1)→(1, G·H) and one (H, 1)→(1, G·H): two cores, (1, M, 1, R) and
-                     (R, 1, G·H, 1), so W[i, j] = Σ_α U[i, α] V[α, j], W = U V with one rank R shared by the stacked gates
-                     (the matrix analogue of the joint layout).  ``n_cores`` does not apply and is ignored, as
-                     for the dense layout (it still sets the default d of a TT head on the cell).
+                     (R, 1, G·H, 1), so W[i, j] = Σ_α U[i, α] V[α, j]: W = U V with one rank R shared by the
+                     stacked gates (the matrix analogue of the joint layout).  ``n_cores`` does not apply and
+                     is ignored, as for the dense layout (it still sets the default d of a TT head).
 In the joint layout with column modes (n_0, …, n_{d-1}) the gate g = j div H is a function of the leading
 column digits (j_0, …, j_{p-1}) iff ∏_{k≥p} n_k divides H.  With p = 1 (iff G | n_0) the leading core alone
 tells the gates apart; otherwise (e.g. 3072 at d = 4 → (6, 8, 8, 8)) one j_0 straddles two gates.  That

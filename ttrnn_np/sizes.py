@@ -29,7 +29,6 @@ the largest H.  The Kronecker family needs no layout of its own: at R = 1 a join
 W[i, j] = ∏_k G_k[0, i_k, j_k, 0], the Kronecker product G_0 ⊗ G_1 ⊗ ⋯ ⊗ G_{d-1} of d small matrices (m_k, n_k)
 (mode 0 most significant, as in ``numpy.kron``), so it is the joint family's R = 1 slice.
 """
-import math
 import warnings
 
 from . import cost
@@ -220,8 +219,8 @@ def configs_for_budget(family, budget, input_size=28, kind="lstm", num_classes=1
     if family not in LAYOUTS:
         raise ValueError(f"family must be one of {LAYOUTS}, got {family!r}")
     if head == "tt" and family in ("dense", "lowrank"):
-        raise ValueError(f"a TT head takes the cell's d and R; the {family} family has no TT cores to lend it, "
-                         "use head='dense'")
+        raise ValueError(f"a TT head takes the cell's d and R, which the {family} family does not set (it ignores "
+                         "d); use head='dense'")
     if not 0 <= tolerance < 1:
         raise ValueError(f"tolerance must lie in [0, 1), got {tolerance!r}")
     floor = (1 - tolerance) * budget

@@ -22,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..checkpoint import jsonable, load_checkpoint, save_checkpoint
 from ..compress import compress_model
 from ..data.mnist import as_sequences
@@ -75,7 +73,10 @@ def _evaluate(model, params, splits, config, test):
 
 
 def _finetune(config, model, params, splits, out, stream):
-    """``config.epochs`` epochs of the run's recipe from ``params``; (history, best params, best epoch)."""
+    """``config.epochs`` epochs of the run's recipe from ``params``; (history, best params, best epoch).
+
+    ``config`` is the compressed run's: the source's recipe with the fine-tuning's epochs (the source's epochs
+    when there is no fine-tuning) and lr."""
     steps = -(-len(splits.train) // config.batch_size)
     lr, lr_unit = _schedule(config, steps)
 
@@ -132,8 +133,8 @@ def compress_run(run_dir, n_cores, rank=None, eps=None, finetune_epochs=0, lr=No
           file=stream)
 
     joint, joint_params, report = compress_model(model, params, n_cores, rank, eps)
-    config = dataclasses.replace(source, layout="joint", cores=n_cores, rank=joint.cell.rank,
-                                 epochs=max(finetune_epochs, 1), lr=source.lr if lr is None else lr)
+    config = dataclasses.replace(source, layout="joint", cores=n_cores, rank=joint.cell.rank,  # the fine-tuning's
+                                 epochs=finetune_epochs or source.epochs, lr=source.lr if lr is None else lr)
     if build_model(config) != joint:
         raise AssertionError(f"the compressed model {joint} is not the run config's {build_model(config)}")
     total = num_params(joint_params)
