@@ -29,6 +29,12 @@ def cli(argv):
     return mnist_cli.run(parse(argv))
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Every test runs in its own folder: a run without --out goes to runs/mnist/<name> there."""
+    monkeypatch.chdir(tmp_path)
+
+
 def results_of(out):
     return json.loads((Path(out) / "results.json").read_text())
 
@@ -45,8 +51,9 @@ def test_short_run_writes_results_and_checkpoints_and_learns(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "data: MINI" in text and "source='mini'" in text
     assert "total 1,274 parameters" in text and "best validation accuracy" in text
-    assert sorted(p.name for p in out.iterdir()) == ["best.json", "best.npz", "last.json", "last.npz",
-                                                    "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "results.json"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.json", "best.npz", "last.json",
+                                                                       "last.npz"]
     r = results_of(out)
     assert r["status"] == "complete" and r["data"] == {"source": "mini", "view": "row", "n_train": 384,
                                                         "n_val": 200, "n_test": 1000}
@@ -57,7 +64,7 @@ def test_short_run_writes_results_and_checkpoints_and_learns(tmp_path, capsys):
     assert r["test"]["accuracy"] > 0.15  # chance is 0.1
     best = max(epochs, key=lambda e: e["val_accuracy"])
     assert r["best"]["epoch"] == best["epoch"] and r["best"]["val_accuracy"] == best["val_accuracy"]
-    params, _, meta = load_checkpoint(out / "best")
+    params, _, meta = load_checkpoint(out / "checkpoints" / "best")
     assert meta["epoch"] == best["epoch"]
     split = load_mnist("test", source="mini")
     config = mnist.MnistConfig(**r["config"])
@@ -75,8 +82,9 @@ def test_resume_continues_to_the_numbers_of_an_uninterrupted_run(tmp_path):
         assert [e[key] for e in a["history"]["epochs"]] == [e[key] for e in b["history"]["epochs"]]
     assert a["history"]["steps"]["loss"] == b["history"]["steps"]["loss"]
     assert a["test"] == b["test"] and a["best"] == b["best"] and a["config"] == b["config"]
-    for path, leaf in leaves(load_checkpoint(tmp_path / "straight" / "last")[0]).items():
-        np.testing.assert_array_equal(leaf, leaves(load_checkpoint(tmp_path / "split" / "last")[0])[path])
+    split_last = leaves(load_checkpoint(tmp_path / "split" / "checkpoints" / "last")[0])
+    for path, leaf in leaves(load_checkpoint(tmp_path / "straight" / "checkpoints" / "last")[0]).items():
+        np.testing.assert_array_equal(leaf, split_last[path])
 
 
 def test_resume_of_a_complete_run_returns_its_results(tmp_path, capsys):
@@ -89,7 +97,7 @@ def test_resume_of_a_complete_run_returns_its_results(tmp_path, capsys):
 
 def _as_old_run(out):
     """Rewrite a run directory as a run stored before ``hidden`` became ``hidden_size`` wrote it."""
-    for name in ("results.json", "last.json", "best.json"):
+    for name in ("results.json", "checkpoints/last.json", "checkpoints/best.json"):
         path = Path(out) / name
         if path.exists():
             text = path.read_text()
@@ -150,12 +158,13 @@ def test_divergence_stops_clearly_and_keeps_the_last_good_checkpoint(tmp_path, c
                    "--out", str(tmp_path)]
     assert cli(argv) == 1
     captured = capsys.readouterr()
-    assert "training diverged" in captured.err and f"last good checkpoint is {tmp_path}/last" in captured.err
+    assert "training diverged" in captured.err
+    assert f"the last good checkpoint is {tmp_path}/checkpoints/last" in captured.err
     assert "stopped: training diverged" in captured.out
     r = results_of(tmp_path)
     assert r["status"] == "diverged" and r["diverged"]["epoch"] == 1 and r["diverged"]["step"] > 6
     assert r["epochs_run"] == 1 and r["best"]["epoch"] == 0 and r["test"]["accuracy"] > 0
-    _, _, meta = load_checkpoint(tmp_path / "last")
+    _, _, meta = load_checkpoint(tmp_path / "checkpoints" / "last")
     assert meta["epoch"] == 1 and all(np.isfinite(meta["history"]["steps"]["loss"]))
     # resuming a diverged run with the same settings returns its results instead of diverging again
     assert cli(argv + ["--resume"]) == 1
@@ -166,7 +175,9 @@ def test_json_output_goes_to_stdout_and_text_to_stderr(capsys):
     assert cli(TINY + ["--epochs", "1", "--json"]) == 0
     captured = capsys.readouterr()
     r = json.loads(captured.out)
-    assert r["status"] == "complete" and r["out"] is None and "data: MINI" in captured.err
+    assert r["status"] == "complete" and "data: MINI" in captured.err
+    assert r["out"] == "runs/mnist/lstm_joint_d2_R2_row"
+    assert results_of("runs/mnist/lstm_joint_d2_R2_row") == r  # the default run folder, in the working directory
 
 
 # ------------------------------------------------------------------ options and configuration
@@ -200,12 +211,15 @@ def test_config_resolves_head_and_forget_bias():
     (dict(view="column"), r"view must be one of \('row', 'pixel', 'permuted'\), got 'column'"),
     (dict(lr=0.0), "lr must be a finite number > 0, got 0.0"),
     (dict(lr=float("nan")), "lr must be a finite number > 0"),
-    (dict(clip=-1.0), r"clip must be a number > 0 or None \(no clipping\), got -1.0"),
+    (dict(clip=-1.0), r"clip must be a finite number > 0 or None \(no clipping\), got -1.0"),
+    (dict(clip=float("inf")), r"clip must be a finite number > 0 or None"),
     (dict(rank=0), "rank must be a positive integer, got 0"),
     (dict(train_subset=0), "train_subset must be a positive integer or None, got 0"),
     (dict(tbptt=2.5), "tbptt must be a positive integer or None, got 2.5"),
     (dict(seed=-1), "seed must be an integer >= 0, got -1"),
-    (dict(gamma=0), "gamma must be a number > 0, got 0"),
+    (dict(gamma=0), "gamma must be a finite number > 0, got 0"),
+    (dict(gamma=float("inf")), "gamma must be a finite number > 0, got inf"),
+    (dict(forget_bias=float("nan")), "forget_bias must be a finite number, got nan"),
     (dict(dtype="float16"), r"dtype must be one of \('float32', 'float64'\), got 'float16'"),
 ])
 def test_bad_config(kwargs, message):
@@ -220,7 +234,7 @@ def test_bad_options_give_clear_errors(tmp_path, capsys):
         parse(["--clip", "lots"])
     assert "expected a number > 0 or 'none', got 'lots'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="resume needs a run directory: pass --out DIR"):
-        cli(TINY + ["--resume"])
+        mnist.run_experiment(mnist.MnistConfig(data="mini"), out=None, resume=True)
     with pytest.raises(ValueError, match="train_subset must be at most the 4,000 images of the train split"):
         cli(["--data", "mini", "--train-subset", "4001", "--epochs", "1"])
     with pytest.raises(ValueError, match=r"forget_bias applies to the LSTM only"):
