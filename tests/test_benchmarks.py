@@ -55,7 +55,10 @@ def test_the_primitive_and_the_traced_gradients_agree_in_the_autograd_rows(tiny_
 def test_the_result_records_the_machine_and_is_json(tiny_result, tmp_path):
     machine = tiny_result["machine"]
     assert machine["cpu_count"] >= 1 and machine["blas"]["name"] and "threads" in machine["blas_threads"]
-    assert tiny_result["peak_gemm"]["n"] == 32 and tiny_result["peak_gemm"]["gflops"] > 0
+    peak = tiny_result["peak_gemm"]
+    assert peak["n"] == 32 and peak["flops"] == 2 * 32 ** 3
+    assert peak["gflops"] == pytest.approx(peak["flops"] / peak["median_s"] / 1e9, rel=1e-12)
+    assert peak["gflops"] == max(peak["gflops_before"], peak["gflops_after"])
     path = common.write_json(tiny_result, tmp_path / "sub" / "tiny.json")
     assert json.loads(path.read_text())["rows"] == json.loads(json.dumps(tiny_result["rows"]))
     assert "TT product vs dense" in bench_ttmatmul.report(tiny_result)

@@ -190,9 +190,11 @@ def _unknown_options(parser, command, extras):
     hints = []
     for word in extras:
         if word.startswith("-"):
-            close = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.6)
+            stem = word.split("=")[0]
+            close = ([o for o in known if o.startswith(stem) and o.startswith("--")][:3]
+                     or difflib.get_close_matches(stem, known, n=1, cutoff=0.6))
             if close:
-                hints.append(f"{word}: did you mean {close[0]}?")
+                hints.append(f"{word}: did you mean {' or '.join(close)}?")
     target.error(f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(hints)})" if hints else "")
                  + f"; see ttrnn {command or ''} --help".replace("  ", " "))
 

@@ -103,7 +103,7 @@ def owned(out):
     The folder is created if needed, and removed again if the block leaves it empty (a run that failed early).
     """
     out = Path(out)
-    created = not out.exists()
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]  # made here, innermost first
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -124,8 +124,10 @@ def owned(out):
         yield out
     finally:
         lock.unlink(missing_ok=True)
-        if created and not any(out.iterdir()):
-            out.rmdir()  # a run that failed before writing anything leaves no empty folder behind
+        for folder in created:  # a run that failed before writing anything leaves no empty folders behind
+            if any(folder.iterdir()):
+                break
+            folder.rmdir()
 
 
 def write_json(path, obj):
