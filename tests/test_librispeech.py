@@ -146,6 +146,15 @@ def test_corrupt_cache_entry_is_recomputed(corpus, tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
 
 
+def test_an_unreadable_audio_file_is_named(corpus, tmp_path):
+    victim = list_speakers(corpus)["103"][1]
+    victim.write_bytes(b"fLaC but not really")
+    with pytest.raises(ValueError, match=f"unreadable audio file {victim}"):
+        load_features(victim, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match=f"unreadable audio file {victim}"):
+        load_split("split", root=corpus.parent, cache_dir=tmp_path)
+
+
 def test_default_cache_dir_from_environment(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("TTRNN_CACHE", str(tmp_path / "env-cache"))
     path = list_speakers(corpus)["103"][0]
@@ -215,6 +224,14 @@ def test_sample_batch_keeps_the_features_dtype(dtype):
     np.testing.assert_array_equal(batch, again)
 
 
+def test_sample_batch_auto_takes_distinct_utterances_when_a_speaker_has_enough():
+    features = coded_features({1: [30] * 6, 2: [30]})  # speaker 1: six utterances, speaker 2: one
+    for seed in range(10):
+        batch = sample_batch(features, 2, 4, 10, np.random.default_rng(seed), distinct="auto")  # (2, 4, 10, 3)
+        utterance = {int(row[0, 0, 0]) // 100000: row[:, 0, 0] % 100000 // 1000 for row in batch}
+        assert len(set(utterance[1])) == 4 and set(utterance[2]) == {0}
+
+
 def test_sample_batch_errors():
     features = coded_features({1: [30, 30], 2: [30, 10]})
     rng = np.random.default_rng(0)
@@ -226,6 +243,8 @@ def test_sample_batch_errors():
         sample_batch(features, 1, 3, 5, rng, distinct=True)
     with pytest.raises(ValueError, match="10 frames, fewer than the crop length 20"):
         sample_batch(features, 2, 2, 20, rng, distinct=True)
+    with pytest.raises(ValueError, match="distinct must be True, False or 'auto'"):
+        sample_batch(features, 2, 2, 5, rng, distinct="yes")
 
 
 # ---------------------------------------------------------------- the shared LibriSpeech sample

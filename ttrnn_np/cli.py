@@ -29,7 +29,7 @@ SUBCOMMANDS = {
     "mnist": ("ttrnn_np.experiments.mnist_cli",
               "Train and evaluate one LSTM/GRU on sequential MNIST (row, pixel, permuted pixel)"),
     "speaker": ("ttrnn_np.experiments.speaker_cli",
-                "Train and evaluate a speaker encoder (GE2E) on LibriSpeech speakers; report the EER"),
+                "Train and evaluate a speaker encoder (GE2E) on AN4 / LibriSpeech speakers; EERs with intervals"),
     "evaluate": ("ttrnn_np.experiments.runs_cli",
                  "Evaluate a saved run: its test (or validation) metrics, reproduced from the best checkpoint, "
                  "or its predictions"),

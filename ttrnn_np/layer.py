@@ -53,7 +53,7 @@ def _step_vjp(h_prev, A_bar, cores):
 
 class _Recurrent:
     """The products with W_h, block by block: h W_h, and per backward step Ā W_hᵀ with the TT blocks' core
-    gradients.  A one-core block is a dense matrix (H, N_k): its gradient is made once at the end (``dense``)."""
+    gradients.  A one-core block is a dense matrix (H, N_k): its gradient is made once at the end (``dense_grads``)."""
 
     def __init__(self, weights, block_sizes):
         self.blocks = []  # (columns, dense matrix or None, its transpose or None, cores)

@@ -1,7 +1,7 @@
-"""The speaker-verification experiment (PAPER.md §6.2): a (TT-)LSTM d-vector encoder trained with GE2E.
+"""The speaker-verification experiment (docs/method.md §8): a (TT-)LSTM d-vector encoder trained with GE2E.
 
 Index letters: j speaker (N per batch), i crop (M per speaker), t frame (T per crop), m mel channel (40),
-H hidden size, D embedding size, u utterance, w window, K held-out validation speakers.
+H hidden size, D embedding size, u utterance, w window.
 
 **Encoder.**  A crop X (T, 40) of normalised log-mel frames runs through one LSTM layer (dense, naive, joint
 or joint + gate core, d cores, rank R) and the last hidden state through the embedding head:
@@ -16,27 +16,40 @@ the ×0.01 mainly keeps w, b out of the clipped norm; we follow the paper anyway
 every logit of the softmax over k, so ∂L/∂b = 0 and b stays at −5: only w (the softmax temperature) learns
 (see ``speech.ge2e``).
 
-**Data** (the shared LibriSpeech sample).  train-clean-100 has 251 speakers with ONE long utterance each, so
-the M "utterances" of a speaker in a batch are M random crops of that one recording (``sample_batch`` draws
-with replacement).  The last K = 20 training speakers (sorted order) are held out for validation; the first
-``fraction`` of the rest train.  Inputs are log-mel frames normalised per channel by the global mean and std
-of the training frames, (S − μ)/σ, the same μ, σ for validation and test.
+**Data, corpus "an4"** (the default; docs/method.md §8 for the protocol).  CMU AN4's 84 speakers are split
+BY SPEAKER with a fixed seed (``speech.an4.split_speakers``, ``split_seed``): 44 evaluation speakers never
+seen in training or validation, 12 validation speakers, 28 training speakers.  Training mixes the AN4
+training speakers (9–14 utterances each, so a batch's M crops of a speaker come from M different utterances
+when it has M) with the 251 LibriSpeech train-clean-100 speakers of the shared sample (one long utterance
+each, so M crops of it) unless ``mix_librispeech`` is off.  ``fraction`` keeps the first part of each
+corpus's training speakers.  Utterances shorter than a training crop (T frames) are not used for training.
 
-**Evaluation** (the paper's protocol, on the 10 test-other speakers × their first 10 utterances, sorted):
-cut each utterance into 160-frame windows with 50 % overlap, embed every window, average them (not
-re-normalised) into the utterance embedding; the first 5 utterances of a speaker enrol (centroid), the last 5
-verify against every centroid: 50 target and 450 non-target trials, so one target trial moves the EER by 2 %.
-The pairwise EER scores all 4,950 utterance pairs.  The no-training mean/std baseline is scored on the same
-trials.  Validation uses 10 fixed crops of each held-out speaker (5 enrol, 5 verify); the checkpoint with
-the lowest validation EER is "best" and its test EER is the result (test numbers are never used to choose).
+**Data, corpus "librispeech"** (the earlier protocol): the last ``val_speakers`` (20) of the 251 training
+speakers validate on 10 fixed crops each (5 enrol, 5 verify), the rest train.
 
-**CPU scale.**  One float32 GE2E step (N = 16, M = 8, T = 160, H = 128: 128 sequences of 160 steps, forward
-and backward) takes ≈ 0.2 s dense and ≈ 0.25 s joint TT d = 2, R = 2 on one core with single-threaded BLAS
-(H = 256: 0.56 s and 0.50 s), and up to 10× longer with OpenBLAS threads fighting over 2 busy cores, so
-``ttrnn speaker`` sets one BLAS thread (``--blas-threads``) and tunes malloc (``runtime``) first.  TT saves
-FLOPs (48k vs 172k per sample and step at H = 128) but not time: at these sizes the per-step overhead, not
-the products, dominates.  The defaults (H = 128 instead of 768, M = 8 instead of 32, 2,000 steps instead of
-20,000, float32) take 7–9 min alone on a core and took 23 min with two runs sharing 2 busy cores.
+**Inputs** are log-mel frames normalised per channel by the mean and std of all training frames, (S − μ)/σ,
+the same μ, σ for validation and test.
+
+**Evaluation.**  An utterance is cut into T-frame windows with 50 % overlap (``speech.eer.sliding_windows``),
+each window embedded, and the window embeddings averaged; an utterance shorter than one window (AN4 has some
+of 64–80 frames) is embedded whole.  Test sets: AN4's evaluation speakers, each with ALL its utterances,
+the first 4 (by file name) enrolling and the rest (5–10) verifying; and, when LibriSpeech is loaded, the
+10 test-other speakers × their first 10 utterances (5 enrol + 5 verify), a cross-corpus test.  Every test
+EER comes with a 95 % interval from the speaker bootstrap (``speech.eer.bootstrap_eer``), for the
+enrolment protocol and for the pairwise one (all utterance pairs), and the no-training mean/std baseline is
+scored on the same trials with the same bootstrap draws.
+
+**Convergence, not a step count.**  After every ``eval_every`` steps the validation EER (enrolment protocol
+on the validation speakers) is measured; the checkpoint with the lowest one is "best" and is the one tested
+(test numbers never choose anything).  Training stops when the last ``patience`` validations have not
+improved on the best before them by more than ``min_delta`` ("plateau"), or at ``max_steps`` ("step cap").
+Test sets are evaluated once, at the end, on the best checkpoint (and, point EERs only, on the last).
+
+**CPU scale.**  One float32 GE2E step (N = 16, M = 8, T = 160, H = 128) takes ≈ 0.2 s dense and ≈ 0.25 s
+joint TT d = 2, R = 2 on one core with single-threaded BLAS, and up to 10× longer with OpenBLAS threads
+fighting over 2 busy cores, so ``ttrnn speaker`` sets one BLAS thread (``--blas-threads``) and tunes malloc
+(``runtime``) first.  TT saves FLOPs but not time at these sizes: the per-step overhead, not the products,
+dominates.
 
 The command line (``ttrnn speaker``: options, the end-of-run table) is ``speaker_cli``; the fake corpus for
 tests and the tutorial is ``speech.synthetic``.
@@ -54,82 +67,115 @@ import numpy as onp
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
-from ..cells import LAYOUTS, CellConfig, check_dtype, check_positive_int
+from ..cells import CellConfig
 from ..heads import HeadConfig
-from ..rnn import ModelConfig, forward, init_model
 from ..sizes import model_sizes
-from ..speech import (GE2E_GRAD_SCALE, TEST_SPLIT, TRAIN_SPLIT, FeatureConfig, average_windows, baseline_eer, eer,
-                      enrolment_eer, feature_stats, ge2e_loss, ge2e_similarity, init_ge2e_params, load_split,
-                      normalize_features, pairwise_eer, sample_batch, sliding_windows, speaker_subset,
-                      take_utterances)
+from ..rnn import ModelConfig, forward, init_model
+from ..speech import (GE2E_GRAD_SCALE, TEST_SPLIT, TRAIN_SPLIT, FeatureConfig, average_windows, baseline_embeddings,
+                      bootstrap_eer, eer, enrolment_eer, enrolment_trials, feature_stats, ge2e_loss,
+                      ge2e_similarity, init_ge2e_params, load_an4, load_split, normalize_features, pairwise_trials,
+                      sample_batch, sliding_windows, speaker_subset, split_speakers, take_utterances)
 from ..training import fit
 from .runtime import machine_info
 
+try:
+    from tqdm.auto import tqdm
+except ImportError:
+    tqdm = None
+
+CORPORA = ("an4", "librispeech")
 N_MELS = 40
-EVAL_FRAMES, EVAL_OVERLAP = 160, 0.5
-TEST_UTTERANCES, N_ENROL = 10, 5
-VAL_CROPS = 10
+EVAL_OVERLAP = 0.5
+AN4_ENROL = 4  # enrolment utterances per AN4 evaluation speaker; all the others verify
+LIBRI_TEST_UTTERANCES, LIBRI_ENROL = 10, 5
+VAL_CROPS = 10  # crops per LibriSpeech validation speaker (one utterance each)
+DEFAULT_VAL_SPEAKERS = {"an4": 12, "librispeech": 20}
+N_BOOT, BOOT_SEED = 1000, 0
 EMBED_CHUNK = 256
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class SpeakerConfig:
-    """Every setting of one run: encoder, GE2E batch, optimisation, data.  Paper values in brackets."""
+    """Every setting of one run: data, encoder, GE2E batch, optimisation, stopping.  Paper values in brackets."""
+    corpus: str = "an4"
     layout: str = "joint"
     cores: int = 2
     rank: int = 2
-    hidden: int = 128  # [768]
+    hidden_size: int = 128  # [768]
     embed_dim: int = 256
     head: str = None  # None: "tt" for TT layouts, "dense" for the dense layout
     speakers_per_batch: int = 16  # N [16]
     utterances_per_speaker: int = 8  # M [32]
-    frames: int = 160  # T [160]
-    steps: int = 2000  # [20,000]
+    frames: int = 100  # T of a training crop and an evaluation window [160]
+    max_steps: int = 20000  # the cap; training normally stops on the validation plateau [20,000 steps]
+    eval_every: int = 100  # [10]
+    patience: int = 10  # validations without an improvement of min_delta before stopping; 0: run to the cap
+    min_delta: float = 0.005
     lr: float = 1e-3
     clip: float = 3.0
-    eval_every: int = 100  # [10]
     seed: int = 11
     fraction: float = 1.0
-    val_speakers: int = 20
+    val_speakers: int = None  # None: 12 AN4 speakers, or 20 held-out LibriSpeech training speakers
+    eval_speakers: int = 44  # AN4 evaluation speakers
+    split_seed: int = 0  # the AN4 speaker split and the validation crops: the same for every run
+    mix_librispeech: bool = True  # AN4: also train on the LibriSpeech sample's speakers
     dtype: str = "float32"
 
     def __post_init__(self):
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.corpus not in CORPORA:
+            raise ValueError(f"corpus must be one of {CORPORA}, got {self.corpus!r}")
         if self.head not in (None, "dense", "tt"):
             raise ValueError(f"head must be 'dense', 'tt' or None (follow the layout), got {self.head!r}")
-        for name in ("cores", "rank", "hidden", "embed_dim", "speakers_per_batch", "utterances_per_speaker",
-                     "frames", "steps", "eval_every", "val_speakers"):
-            check_positive_int(name, getattr(self, name))
-        for name in ("speakers_per_batch", "utterances_per_speaker", "val_speakers"):
+        if self.val_speakers is None:
+            object.__setattr__(self, "val_speakers", DEFAULT_VAL_SPEAKERS[self.corpus])
+        for name in ("cores", "rank", "hidden_size", "embed_dim", "speakers_per_batch", "utterances_per_speaker",
+                     "frames", "max_steps", "eval_every", "val_speakers", "eval_speakers"):
+            _check_positive_int(name, getattr(self, name))
+        for name in ("speakers_per_batch", "utterances_per_speaker", "val_speakers", "eval_speakers"):
             if getattr(self, name) < 2:
                 raise ValueError(f"GE2E and the EER need {name} ≥ 2, got {getattr(self, name)}")
-        if not (self.lr > 0 and self.clip > 0):
-            raise ValueError(f"lr and clip must be positive, got lr={self.lr}, clip={self.clip}")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
+            raise ValueError(f"patience must be an integer ≥ 0 (0: no plateau stop), got {self.patience!r}")
+        if not (self.lr > 0 and self.clip > 0 and self.min_delta >= 0):
+            raise ValueError(f"lr and clip must be positive and min_delta ≥ 0, got lr={self.lr}, clip={self.clip}, "
+                             f"min_delta={self.min_delta}")
         if not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"fraction (of training speakers) must lie in (0, 1], got {self.fraction}")
-        check_dtype(self.dtype)
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        encoder_config(self)  # the cell validates layout, cores and rank
 
     @property
     def head_layout(self):
         return self.head or ("dense" if self.layout == "dense" else "tt")
 
     @property
-    def tag(self):
-        """A short run name, e.g. ``joint-d2-R2-H128-f1-s11``."""
+    def name(self):
+        """A short run name, e.g. ``an4-joint-d2-R2-H128-T100-f1-s11``."""
         shape = "" if self.layout == "dense" else f"-d{self.cores}-R{self.rank}"
-        return f"{self.layout}{shape}-H{self.hidden}-f{self.fraction:g}-s{self.seed}"
+        return f"{self.corpus}-{self.layout}{shape}-H{self.hidden_size}-T{self.frames}-f{self.fraction:g}-s{self.seed}"
 
 
 def encoder_config(config):
     """The encoder as a ModelConfig: one LSTM layer (I = 40 mel channels) and an embedding head H → D."""
-    cell = CellConfig("lstm", config.layout, N_MELS, config.hidden, n_cores=config.cores, rank=config.rank)
+    cell = CellConfig("lstm", config.layout, N_MELS, config.hidden_size, n_cores=config.cores, rank=config.rank)
     return ModelConfig(cell, head=HeadConfig(kind="embed", out_size=config.embed_dim, layout=config.head_layout))
 
 
 def init_params(model, rng, dtype="float32"):
     """{"encoder": encoder parameters in ``dtype``, "ge2e": {"w": 10, "b": −5} (float64 scalars)}."""
-    return {"encoder": init_model(model, rng, check_dtype(dtype)), "ge2e": init_ge2e_params()}
+    return {"encoder": init_model(model, rng, onp.dtype(dtype)), "ge2e": init_ge2e_params()}
+
+
+def encoder_sizes(config):
+    """The encoder's ``sizes.model_sizes`` (parameters by part, total, dense equivalent, compression, FLOPs per
+    step), plus the two GE2E scalars w, b, which are not counted in the total."""
+    return {**model_sizes(encoder_config(config)), "ge2e_scalars": 2}
 
 
 @primitive
@@ -169,98 +215,188 @@ def embed_windows(model, encoder, X, chunk=EMBED_CHUNK):
     return onp.concatenate([forward(model, encoder, X[k:k + chunk]) for k in range(0, len(X), chunk)])  # (B, D)
 
 
-def embed_utterances(model, encoder, features_by_speaker, n_frames=EVAL_FRAMES, overlap=EVAL_OVERLAP):
-    """Speaker → (U, D) utterance embeddings: mean of the 160-frame, 50 %-overlap window embeddings."""
-    windows = [sliding_windows(S, n_frames, overlap) for utts in features_by_speaker.values() for S in utts]
-    e = embed_windows(model, encoder, onp.concatenate(windows))  # (ΣW_u, D)
-    bounds = onp.cumsum([len(w) for w in windows])[:-1]  # (U_total − 1,)
-    utterances = [average_windows(e_u) for e_u in onp.split(e, bounds)]  # U_total × (D,)
+def embed_utterances(model, encoder, features_by_speaker, n_frames, overlap=EVAL_OVERLAP):
+    """Speaker → (U, D) utterance embeddings: the mean of the ``n_frames``-frame window embeddings (50 %
+    overlap); an utterance shorter than one window is embedded whole."""
+    utterances = [S for utts in features_by_speaker.values() for S in utts]
+    long = [k for k, S in enumerate(utterances) if len(S) >= n_frames]
+    windows = [sliding_windows(utterances[k], n_frames, overlap) for k in long]  # each (W_u, T, 40)
+    embedded = [None] * len(utterances)
+    if windows:
+        e = embed_windows(model, encoder, onp.concatenate(windows))  # (ΣW_u, D)
+        bounds = onp.cumsum([len(w) for w in windows])[:-1]
+        for k, e_u in zip(long, onp.split(e, bounds)):
+            embedded[k] = average_windows(e_u)  # (D,)
+    for k, S in enumerate(utterances):
+        if embedded[k] is None:
+            embedded[k] = onp.asarray(forward(model, encoder, S[None]), dtype=onp.float64)[0]  # (D,)
     out, start = {}, 0
     for s, utts in features_by_speaker.items():
-        out[s] = onp.stack(utterances[start:start + len(utts)])  # (U, D)
+        out[s] = onp.stack(embedded[start:start + len(utts)])  # (U, D)
         start += len(utts)
     return out
 
 
-def evaluate_test(model, encoder, test_features, n_enrol=N_ENROL):
-    """{"test_eer": enrolment protocol, "test_pairwise_eer": all utterance pairs} of the encoder."""
-    embeddings = embed_utterances(model, encoder, test_features)
-    ids = [s for s, e in embeddings.items() for _ in e]
-    return {"test_eer": enrolment_eer(embeddings, n_enrol)[0],
-            "test_pairwise_eer": pairwise_eer(onp.concatenate(list(embeddings.values())), ids)[0]}
+def verification(embeddings_by_speaker, n_enrol, n_boot=N_BOOT):
+    """{"enrolment", "pairwise": {"eer", "low", "high"}}: both protocols' EERs with 95 % speaker-bootstrap
+    intervals (the same draws for every system scored on the same speakers)."""
+    return {"enrolment": bootstrap_eer(*enrolment_trials(embeddings_by_speaker, n_enrol), n_boot, seed=BOOT_SEED),
+            "pairwise": bootstrap_eer(*pairwise_trials(embeddings_by_speaker), n_boot, seed=BOOT_SEED)}
 
 
-def load_data(root=None, fraction=1.0, val_speakers=20, feature_config=FeatureConfig(), cache_dir=None,
+def point_eers(embeddings_by_speaker, n_enrol):
+    """{"enrolment": EER, "pairwise": EER} without intervals."""
+    scores, pairs = pairwise_trials(embeddings_by_speaker)
+    return {"enrolment": enrolment_eer(embeddings_by_speaker, n_enrol)[0],
+            "pairwise": eer(scores, pairs[:, 0] == pairs[:, 1])[0]}
+
+
+def trial_counts(features_by_speaker, n_enrol):
+    """Speakers, utterances, and target / non-target trials of both protocols on a test set."""
+    sizes = [len(u) for u in features_by_speaker.values()]
+    N, U = len(sizes), sum(sizes)
+    verify = U - N * n_enrol
+    same = sum(n * (n - 1) // 2 for n in sizes)
+    return {"speakers": N, "utterances": U, "n_enrol": n_enrol,
+            "enrolment_trials": {"target": verify, "nontarget": verify * (N - 1)},
+            "pairwise_trials": {"target": same, "nontarget": U * (U - 1) // 2 - same}}
+
+
+def _an4_parts(config, root, feature_config, cache_dir, progress):
+    """AN4's training, validation and evaluation speakers (raw features) and the split."""
+    an4, dropped = load_an4(root, feature_config, cache_dir, progress=progress)
+    split = split_speakers(an4, config.eval_speakers, config.val_speakers, config.split_seed)
+    short = {s: len(an4[s]) for s in split["eval"] if len(an4[s]) < 2 * AN4_ENROL}
+    if short:
+        raise ValueError(f"every AN4 evaluation speaker needs ≥ {2 * AN4_ENROL} utterances ({AN4_ENROL} enrol, "
+                         f"≥ {AN4_ENROL} verify); these have fewer: {short}")
+    train = {s: an4[s] for s in speaker_subset({s: None for s in split["train"]}, config.fraction)}
+    return train, {s: an4[s] for s in split["val"]}, {s: an4[s] for s in split["eval"]}, split, len(dropped)
+
+
+def _librispeech_test(root, feature_config, cache_dir, progress):
+    test, dropped = load_split(TEST_SPLIT, root, feature_config, cache_dir, progress=progress)
+    return take_utterances(test, LIBRI_TEST_UTTERANCES), len(dropped)
+
+
+def load_data(config, an4_dir=None, librispeech_dir=None, feature_config=FeatureConfig(), cache_dir=None,
               progress=False):
-    """Features of the sample: {"train", "val", "test" (normalised), "test_raw", "mean", "std", "dropped"}."""
-    pool, dropped = load_split(TRAIN_SPLIT, root, feature_config, cache_dir, progress=progress)
-    names = list(pool)
-    if len(names) - val_speakers < 2:
-        raise ValueError(f"{len(names)} training speakers leave fewer than 2 after holding out "
-                         f"val_speakers={val_speakers}")
-    train = speaker_subset({s: pool[s] for s in names[:-val_speakers]}, fraction)
-    val = {s: pool[s] for s in names[-val_speakers:]}
+    """Features for ``config``'s corpus and protocol (module docstring), normalised by the training frames.
+
+    Returns {"train", "val" (speaker → list of (T_u, 40) float32), "val_enrol", "tests", "tests_raw" (test set
+    name → speaker → list), "test_enrol" (name → enrolment utterances), "mean", "std", "split" (AN4's, or
+    None), "train_speakers" (per corpus), "dropped" (files too short to load), "short_for_training"}.
+    """
+    train, val, tests_raw, test_enrol, split, dropped = {}, {}, {}, {}, None, 0
+    by_corpus = {}
+    if config.corpus == "an4":
+        an4_train, val, tests_raw["an4"], split, dropped = _an4_parts(config, an4_dir, feature_config, cache_dir,
+                                                                      progress)
+        train.update(an4_train)
+        by_corpus["an4"], test_enrol["an4"], val_enrol = len(an4_train), AN4_ENROL, AN4_ENROL
+    if config.corpus == "librispeech" or config.mix_librispeech:
+        pool, dropped_pool = load_split(TRAIN_SPLIT, librispeech_dir, feature_config, cache_dir, progress=progress)
+        names = list(pool)
+        if config.corpus == "librispeech":
+            if len(names) - config.val_speakers < 2:
+                raise ValueError(f"{len(names)} training speakers leave fewer than 2 after holding out "
+                                 f"val_speakers={config.val_speakers}")
+            rng = onp.random.default_rng(config.split_seed)
+            val = {s: list(sample_batch({s: pool[s]}, 1, VAL_CROPS, config.frames, rng)[0])  # 10 × (T, 40)
+                   for s in names[-config.val_speakers:]}
+            val_enrol, names = VAL_CROPS // 2, names[:-config.val_speakers]
+        libri_train = speaker_subset({s: pool[s] for s in names}, config.fraction)
+        clash = sorted(set(libri_train) & set(train))
+        if clash:
+            raise ValueError(f"speaker names occur in both corpora: {clash[:5]}")
+        train.update(libri_train)
+        by_corpus["librispeech"] = len(libri_train)
+        tests_raw["librispeech"], dropped_test = _librispeech_test(librispeech_dir, feature_config, cache_dir,
+                                                                   progress)
+        test_enrol["librispeech"] = LIBRI_ENROL
+        dropped += len(dropped_pool) + dropped_test
+    usable = {s: [S for S in utts if len(S) >= config.frames] for s, utts in train.items()}
+    short = sum(len(u) for u in train.values()) - sum(len(u) for u in usable.values())
+    train = {s: u for s, u in usable.items() if u}
     if len(train) < 2:
-        raise ValueError(f"fraction={fraction} keeps {len(train)} training speaker; GE2E needs at least 2")
-    test_raw, dropped_test = load_split(TEST_SPLIT, root, feature_config, cache_dir, progress=progress)
-    test_raw = take_utterances(test_raw, TEST_UTTERANCES)
+        raise ValueError(f"fraction={config.fraction} and frames={config.frames} keep {len(train)} training "
+                         f"speaker(s); GE2E needs at least 2")
     mean, std = feature_stats(S for utts in train.values() for S in utts)  # (40,), (40,)
 
-    def normalised(split):
+    def normalised(split_features):
         return {s: [normalize_features(S, mean, std).astype(onp.float32) for S in utts]  # (T_u, 40) each
-                for s, utts in split.items()}
+                for s, utts in split_features.items()}
 
-    return {"train": normalised(train), "val": normalised(val), "test": normalised(test_raw),
-            "test_raw": test_raw, "mean": mean, "std": std, "dropped": len(dropped) + len(dropped_test)}
-
-
-def baselines(test_raw, n_enrol=N_ENROL):
-    """The no-training mean/std baseline EER on the test trials: globally normalised and raw log-mel."""
-    return {"normalised": baseline_eer(test_raw, n_enrol, normalize=True)[0],
-            "raw": baseline_eer(test_raw, n_enrol, normalize=False)[0]}
+    return {"train": normalised(train), "val": normalised(val), "val_enrol": val_enrol,
+            "tests": {name: normalised(t) for name, t in tests_raw.items()}, "tests_raw": tests_raw,
+            "test_enrol": test_enrol, "mean": mean, "std": std, "split": split, "train_speakers": by_corpus,
+            "dropped": dropped, "short_for_training": short}
 
 
-def baseline_on_test_split(root=None, feature_config=FeatureConfig(), cache_dir=None):
-    """``baselines`` from the test split alone (no training data needed), with the trial counts."""
-    test_raw, dropped = load_split(TEST_SPLIT, root, feature_config, cache_dir)
-    test_raw = take_utterances(test_raw, TEST_UTTERANCES)
-    return {**baselines(test_raw, N_ENROL), "speakers": len(test_raw), "dropped": len(dropped),
-            "target_trials": len(test_raw) * (TEST_UTTERANCES - N_ENROL)}
+def baselines(tests_raw, test_enrol, n_boot=N_BOOT):
+    """The no-training mean/std baseline on every test set: {name: {"normalised", "raw": verification(...)}}."""
+    return {name: {"normalised": verification(baseline_embeddings(t, normalize=True), test_enrol[name], n_boot),
+                   "raw": verification(baseline_embeddings(t, normalize=False), test_enrol[name], n_boot)}
+            for name, t in tests_raw.items()}
+
+
+def baseline_only(config, an4_dir=None, librispeech_dir=None, feature_config=FeatureConfig(), cache_dir=None):
+    """``baselines`` on ``config``'s test sets, loading only those (no training data); with the trial counts."""
+    tests_raw, test_enrol = {}, {}
+    if config.corpus == "an4":
+        tests_raw["an4"] = _an4_parts(config, an4_dir, feature_config, cache_dir, False)[2]
+        test_enrol["an4"] = AN4_ENROL
+    if config.corpus == "librispeech" or config.mix_librispeech:
+        tests_raw["librispeech"] = _librispeech_test(librispeech_dir, feature_config, cache_dir, False)[0]
+        test_enrol["librispeech"] = LIBRI_ENROL
+    scores = baselines(tests_raw, test_enrol)
+    return {name: {**scores[name], "trials": trial_counts(t, test_enrol[name])} for name, t in tests_raw.items()}
+
+
+def stop_reason(val_eers, patience, min_delta, steps, max_steps):
+    """"plateau" when none of the last ``patience`` validation EERs is below the best before them by more than
+    ``min_delta`` (patience 0: never), "step cap" at ``max_steps``, else None."""
+    if patience and len(val_eers) > patience and min(val_eers[-patience:]) >= min(val_eers[:-patience]) - min_delta:
+        return "plateau"
+    return "step cap" if steps >= max_steps else None
 
 
 def train(config, data, out_dir, resume=False, progress=True):
-    """Train the encoder on ``data`` (``load_data``), evaluating every ``eval_every`` steps; returns results.
+    """Train the encoder on ``data`` (``load_data``) until the validation plateau or the step cap, then test.
 
-    Checkpoints ``best`` (lowest validation EER) and ``last`` go to ``out_dir/checkpoints``; ``resume``
-    continues from ``last``.  The results dict is also written to ``out_dir/results.json``.
+    One ``fit`` call per ``eval_every`` steps, each resuming from the previous one's checkpoint (the numbers
+    are those of one uninterrupted run).  Checkpoints ``best`` (lowest validation EER) and ``last`` go to
+    ``out_dir/checkpoints``; ``resume`` continues from ``last``.  The results dict is also written to
+    ``out_dir/results.json``.
     """
+    session_start = time.perf_counter()
     model = encoder_config(config)
     params = init_params(model, onp.random.default_rng(config.seed), config.dtype)
     N, M, T = config.speakers_per_batch, config.utterances_per_speaker, config.frames
     if N > len(data["train"]):
         raise ValueError(f"speakers_per_batch={N} exceeds the {len(data['train'])} training speakers")
-    val_batch = sample_batch(data["val"], len(data["val"]), VAL_CROPS, EVAL_FRAMES,
-                             onp.random.default_rng(config.seed + 1))  # (K, 10, 160, 40)
-    epochs = math.ceil(config.steps / config.eval_every)
     kept, step_log = [], {"eer": [], "time": []}
+    bar = tqdm(total=config.max_steps, desc=config.name, unit="step") if progress and tqdm is not None else None
 
     def loss_fn(p, batch):
         return ge2e_batch_loss(model, p, batch, keep=kept)
 
     def train_batches(epoch, rng):
-        count = min(config.eval_every, config.steps - epoch * config.eval_every)
-        return (sample_batch(data["train"], N, M, T, rng) for _ in range(count))  # count × (N, M, T, 40), lazily
+        count = min(config.eval_every, config.max_steps - epoch * config.eval_every)
+        return (sample_batch(data["train"], N, M, T, rng, distinct="auto") for _ in range(count))  # (N, M, T, 40) each
 
     def on_step(record):
         step_log["eer"].append(batch_eer(kept.pop()))
         step_log["time"].append(record["time"])
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.3f}", refresh=False)
 
     def evaluate(p):
         start = time.perf_counter()
-        K = val_batch.shape[0]
-        E_val = embed_windows(model, p["encoder"], val_batch.reshape(K * VAL_CROPS, EVAL_FRAMES, N_MELS))
-        metrics = {"val_eer": enrolment_eer(E_val.reshape(K, VAL_CROPS, -1), VAL_CROPS // 2)[0],
-                   **evaluate_test(model, p["encoder"], data["test"]),
+        E = embed_utterances(model, p["encoder"], data["val"], T)
+        val = point_eers(E, data["val_enrol"])
+        metrics = {"val_eer": val["enrolment"], "val_pairwise_eer": val["pairwise"],
                    "train_eer": float(onp.mean(step_log["eer"])),
                    "steps_per_s": len(step_log["time"]) / sum(step_log["time"]),
                    "ge2e_w": float(p["ge2e"]["w"]), "ge2e_b": float(p["ge2e"]["b"])}
@@ -268,38 +404,63 @@ def train(config, data, out_dir, resume=False, progress=True):
         step_log["time"].clear()
         return {**metrics, "eval_time": time.perf_counter() - start}
 
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "steps"}
-    result = fit(loss_fn, params, train_batches, epochs=epochs, lr=config.lr, lr_unit="step", clip=config.clip,
-                 evaluate=evaluate, select_metric="val_eer", mode="min", seed=config.seed, config=settings,
-                 checkpoint_dir=os.path.join(out_dir, "checkpoints"), resume=resume, progress=progress,
-                 log_grad_norms=True, on_step=on_step)
-    results = summarize(config, model, data, result)
+    stopping = ("max_steps", "patience", "min_delta")
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in stopping}
+    max_epochs = math.ceil(config.max_steps / config.eval_every)
+    epochs, reason = 0, None
+    try:
+        while reason is None:
+            result = fit(loss_fn, params, train_batches, epochs=min(epochs + 1, max_epochs), lr=config.lr,
+                         lr_unit="step", clip=config.clip, evaluate=evaluate, select_metric="val_eer", mode="min",
+                         seed=config.seed, config=settings, checkpoint_dir=os.path.join(out_dir, "checkpoints"),
+                         resume=resume or epochs > 0, progress=False, log_grad_norms=True, on_step=on_step)
+            evals = result.history["epochs"]
+            epochs = len(evals)
+            steps = len(result.history["steps"]["loss"])
+            reason = stop_reason([e["val_eer"] for e in evals], config.patience, config.min_delta,
+                                 steps, config.max_steps)
+            if bar is not None:
+                bar.n = steps
+                bar.set_postfix(val_eer=f"{100 * evals[-1]['val_eer']:.1f}%",
+                                best=f"{100 * result.best_metrics['val_eer']:.1f}%")
+    finally:
+        if bar is not None:
+            bar.close()
+    final_start = time.perf_counter()
+    tests = {name: verification(embed_utterances(model, result.best_params["encoder"], t, T),
+                                data["test_enrol"][name]) for name, t in data["tests"].items()}
+    last_tests = {name: point_eers(embed_utterances(model, result.params["encoder"], t, T), data["test_enrol"][name])
+                  for name, t in data["tests"].items()}
+    baseline = baselines(data["tests_raw"], data["test_enrol"])
+    final_time = time.perf_counter() - final_start
+    results = summarize(config, data, result, reason, tests, last_tests, baseline, final_time,
+                        time.perf_counter() - session_start)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     Path(out_dir, "results.json").write_text(json.dumps(results, indent=1))
     return results
 
 
-def summarize(config, model, data, result):
+def summarize(config, data, result, reason, tests, last_tests, baseline, final_time, session_time):
     """The results dict of a finished run (JSON-able)."""
-    sizes = model_sizes(model)
     evals, steps = result.history["epochs"], result.history["steps"]
     leaf_norms = steps.get("leaf_grad_norms", {})
+    sizes = encoder_sizes(config)
+    train_time = sum(e["time"] for e in evals)
+    eval_time = sum(e.get("eval_time", 0.0) for e in evals)
     return {
-        "config": dataclasses.asdict(config), "tag": config.tag, "command": " ".join(sys.argv),
-        "machine": machine_info(),
-        "sizes": {"parts": sizes["parts"], "total": sizes["total"], "total_no_bias": sizes["total_no_bias"],
-                  "dense_total": sizes["dense_total"], "compression": sizes["compression"],
-                  "ge2e_scalars": 2, "flops_per_step": sizes["flops_per_step"]["best"]},
-        "data": {"train_speakers": len(data["train"]), "val_speakers": len(data["val"]),
-                 "test_speakers": len(data["test"]), "dropped": data["dropped"],
-                 "target_trials": len(data["test"]) * (TEST_UTTERANCES - N_ENROL),
-                 "nontarget_trials": len(data["test"]) * (len(data["test"]) - 1) * (TEST_UTTERANCES - N_ENROL)},
+        "config": dataclasses.asdict(config), "name": config.name, "command": " ".join(sys.argv),
+        "machine": machine_info(), "sizes": sizes, "params": sizes["total"],
+        "data": {"corpus": config.corpus, "train_speakers": len(data["train"]),
+                 "train_speakers_by_corpus": data["train_speakers"], "val_speakers": len(data["val"]),
+                 "split": data["split"], "dropped": data["dropped"], "short_for_training": data["short_for_training"],
+                 "tests": {name: trial_counts(t, data["test_enrol"][name]) for name, t in data["tests"].items()}},
+        "stop_reason": reason, "steps": len(steps["loss"]),
         "best": {"step": (result.best_epoch + 1) * config.eval_every if result.best_epoch is not None else None,
-                 **(result.best_metrics or {})},
-        "last": evals[-1] if evals else None,
-        "baseline": baselines(data["test_raw"]),
-        "steps": len(steps["loss"]), "train_time_s": sum(e["time"] for e in evals),
-        "eval_time_s": sum(e.get("eval_time", 0.0) for e in evals),
+                 **(result.best_metrics or {}), "tests": tests},
+        "last": {**(evals[-1] if evals else {}), "tests": last_tests},
+        "baseline": baseline,
+        "train_time_s": train_time, "eval_time_s": eval_time, "test_time_s": final_time,
+        "wall_time_s": train_time + eval_time + final_time, "session_time_s": session_time,
         "steps_per_s": len(steps["time"]) / sum(steps["time"]) if steps["time"] else None,
         "history": {"evals": evals, "loss": steps["loss"], "grad_norm": steps["grad_norm"],
                     "ge2e_grad_norm": {k: leaf_norms.get(f"ge2e/{k}", []) for k in ("w", "b")}},

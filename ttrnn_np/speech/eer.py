@@ -26,6 +26,19 @@ centroid, cos(v, c_j); the pair is a target trial when v belongs to speaker j.
 **Windows.**  An utterance of T frames is cut into windows of ``n_frames`` frames with step
 ⌊n_frames·(1 − overlap)⌋ (160 and 80 in the paper), dropping the incomplete tail; the utterance embedding
 is the mean of its window embeddings, not re-normalised (as the reference; ``renormalize=True`` optional).
+
+**Uncertainty: the speaker bootstrap.**  Trials are not independent: every trial of a speaker shares that
+speaker's voice, so the EER's spread comes mostly from WHICH speakers were evaluated.  ``bootstrap_eer``
+therefore resamples speakers, not trials.  Each trial carries the pair of speakers (a, b) it compares
+(the verification utterance's and the centroid's; or the two utterances' in the pairwise protocol; target
+iff a = b).  One replicate draws N speakers with replacement, speaker s c_s times, and recomputes the trials
+among the drawn speakers: speaker a's target trials c_a times over, and the non-target trials of a ≠ b
+c_a·c_b times over (the trials between two copies of one speaker would compare a speaker with itself and
+are left out).  That is an EER with integer trial weights w = c_a (target) or c_a·c_b (non-target), which
+``eer(scores, labels, weights)`` computes exactly as on the duplicated trials.  The interval is the
+percentile interval of ``n_boot`` replicate EERs (default 1,000, 95 %).  The same ``seed`` draws the same
+speakers for any trials of the same speakers, so two systems scored on the same speakers are compared
+replicate by replicate.
 """
 import numpy as np
 
@@ -47,23 +60,46 @@ def _check_trials(scores, labels):
     return scores, labels
 
 
-def roc_points(scores, labels):
-    """ROC points of the threshold sweep: thresholds (P+1,) from +∞ down, and FPR, FNR (P+1,) each."""
-    scores, labels = _check_trials(scores, labels)
+def _check_weights(weights, n):
+    w = np.asarray(weights, dtype=np.float64).ravel()  # (P,)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"weights must be {n} finite numbers ≥ 0 (one per trial), got shape {np.shape(weights)}")
+    return w
+
+
+def _sorted_trials(scores):
+    """Trials sorted by score, descending: (order (P,), sorted scores (P,), last-of-a-tie flags (P,))."""
     order = np.argsort(-scores, kind="stable")  # (P,)
-    s, is_target = scores[order], labels[order]  # (P,), (P,)
-    last_of_tie = np.append(s[1:] != s[:-1], True)  # (P,) the last trial of each run of equal scores
-    accepted_targets = np.cumsum(is_target)[last_of_tie]  # (Q,)
-    accepted_others = np.cumsum(~is_target)[last_of_tie]  # (Q,)
+    s = scores[order]  # (P,)
+    return order, s, np.append(s[1:] != s[:-1], True)  # (P,), (P,), (P,)
+
+
+def _sweep(s, last_of_tie, target_weight, other_weight):
+    """Thresholds, FPR, FNR (Q + 1,) each, from sorted scores and each sorted trial's weight as a target/other."""
+    accepted_targets = np.cumsum(target_weight)[last_of_tie]  # (Q,)
+    accepted_others = np.cumsum(other_weight)[last_of_tie]  # (Q,)
+    if accepted_targets[-1] <= 0 or accepted_others[-1] <= 0:
+        raise ValueError("the EER needs target and non-target trials of positive total weight")
     thresholds = np.concatenate([[np.inf], s[last_of_tie]])  # (Q + 1,)
-    fpr = np.concatenate([[0.0], accepted_others / (~labels).sum()])  # (Q + 1,)
-    fnr = np.concatenate([[1.0], 1.0 - accepted_targets / labels.sum()])  # (Q + 1,)
+    fpr = np.concatenate([[0.0], accepted_others / accepted_others[-1]])  # (Q + 1,)
+    fnr = np.concatenate([[1.0], 1.0 - accepted_targets / accepted_targets[-1]])  # (Q + 1,)
     return thresholds, fpr, fnr
 
 
-def eer(scores, labels):
-    """Equal error rate (a fraction in [0, 1]) and its threshold, from scores and target labels."""
-    thresholds, fpr, fnr = roc_points(scores, labels)
+def roc_points(scores, labels, weights=None):
+    """ROC points of the threshold sweep: thresholds (Q+1,) from +∞ down, and FPR, FNR (Q+1,) each.
+
+    ``weights`` (P,) ≥ 0 count trial p w_p times (integer weights give exactly the duplicated trials).
+    """
+    scores, labels = _check_trials(scores, labels)
+    w = np.ones(scores.shape) if weights is None else _check_weights(weights, scores.size)  # (P,)
+    order, s, last_of_tie = _sorted_trials(scores)
+    is_target = labels[order]  # (P,)
+    return _sweep(s, last_of_tie, np.where(is_target, w[order], 0.0), np.where(is_target, 0.0, w[order]))
+
+
+def _interpolate(thresholds, fpr, fnr):
+    """The EER and its threshold from the ROC points (module docstring)."""
     d = fnr - fpr  # (Q + 1,), d[0] = 1 > 0 and d[-1] = −1 < 0
     p = int(np.argmax(d <= 0))
     alpha = d[p - 1] / (d[p - 1] - d[p])
@@ -71,6 +107,11 @@ def eer(scores, labels):
     theta_before = thresholds[p] if p == 1 else thresholds[p - 1]
     threshold = theta_before + alpha * (thresholds[p] - theta_before)
     return float(rate), float(threshold)
+
+
+def eer(scores, labels, weights=None):
+    """Equal error rate (a fraction in [0, 1]) and its threshold, from scores, target labels, trial weights."""
+    return _interpolate(*roc_points(scores, labels, weights))
 
 
 def _as_speaker_dict(embeddings_by_speaker):
@@ -125,6 +166,91 @@ def pairwise_eer(embeddings, speaker_ids):
     upper = np.triu_indices(E.shape[0], k=1)  # 2 × (U(U−1)/2,)
     cos = _unit(E) @ _unit(E).T  # (U, U)
     return eer(cos[upper], (ids[:, None] == ids[None, :])[upper])
+
+
+def enrolment_trials(embeddings_by_speaker, n_enrol, cosine=True):
+    """The enrolment protocol's trials as ``(scores (P,), speakers (P, 2))``: row p compares the verification
+    utterance of speaker index ``speakers[p, 0]`` with the centroid of ``speakers[p, 1]`` (target iff equal)."""
+    scores, labels = enrolment_scores(embeddings_by_speaker, n_enrol, cosine)  # (V, N), (V, N)
+    owner = np.argmax(labels, axis=1)  # (V,) each verification utterance's speaker index
+    pairs = np.stack(np.broadcast_arrays(owner[:, None], np.arange(scores.shape[1])[None, :]), axis=-1)  # (V, N, 2)
+    return scores.ravel(), pairs.reshape(-1, 2)  # (P,), (P, 2)
+
+
+def pairwise_trials(embeddings_by_speaker):
+    """All utterance pairs u < u' as ``(scores (P,), speakers (P, 2))``: cosine, and the two speaker indices."""
+    by_speaker = _as_speaker_dict(embeddings_by_speaker)
+    E = np.concatenate(list(by_speaker.values()))  # (U, D)
+    ids = np.concatenate([np.full(e.shape[0], j) for j, e in enumerate(by_speaker.values())])  # (U,)
+    upper = np.triu_indices(E.shape[0], k=1)  # 2 × (P,)
+    scores = (_unit(E) @ _unit(E).T)[upper]  # (P,)
+    return scores, np.stack([ids[upper[0]], ids[upper[1]]], axis=1)  # (P,), (P, 2)
+
+
+def speaker_weights(speakers, counts):
+    """Trial weights (P,) when speaker s is drawn ``counts[s]`` times (module docstring): c_a for a target
+    trial (a = b), c_a·c_b for a non-target one.  ``speakers`` (P, 2) are indices into ``counts`` (N,)."""
+    table = np.outer(counts, counts)  # (N, N) c_a·c_b
+    table[np.diag_indices_from(table)] = counts  # (N, N) c_a on the diagonal
+    return table[speakers[:, 0], speakers[:, 1]]  # (P,)
+
+
+def _rate_from_cumsums(accepted_targets, accepted_others):
+    """The EER from the weighted cumulative counts (Q,) of the tie groups in score order (ROC point q + 1 after
+    group q; point 0 accepts nothing).  d = FNR − FPR falls monotonically, so bisection finds its sign change."""
+    total_t, total_o = accepted_targets[-1], accepted_others[-1]
+
+    def point(q):  # (FPR, FNR) of ROC point q
+        return (0.0, 1.0) if q == 0 else (accepted_others[q - 1] / total_o, 1.0 - accepted_targets[q - 1] / total_t)
+
+    lo, hi = 0, accepted_targets.size  # d(lo) > 0 ≥ d(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        fpr, fnr = point(mid)
+        lo, hi = (mid, hi) if fnr - fpr > 0 else (lo, mid)
+    (fpr0, fnr0), (fpr1, fnr1) = point(lo), point(hi)
+    alpha = (fnr0 - fpr0) / ((fnr0 - fpr0) - (fnr1 - fpr1))
+    return float(fpr0 + alpha * (fpr1 - fpr0))
+
+
+def bootstrap_eer(scores, speakers, n_boot=1000, level=0.95, seed=0):
+    """EER with a percentile confidence interval from resampling SPEAKERS (module docstring).
+
+    ``scores`` (P,) and ``speakers`` (P, 2), the two speakers each trial compares (any labels; the target
+    trials are those with equal speakers): the output of ``enrolment_trials`` or ``pairwise_trials``.
+    Returns ``{"eer": point EER on all trials, "low", "high": the ``level`` interval}`` (fractions).
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()  # (P,)
+    speakers = np.asarray(speakers)
+    if speakers.shape != (scores.size, 2):
+        raise ValueError(f"speakers must be (P, 2) for P = {scores.size} scores, got shape {speakers.shape}")
+    if not (isinstance(n_boot, int) and n_boot >= 1 and 0.0 < level < 1.0):
+        raise ValueError(f"need an integer n_boot ≥ 1 and 0 < level < 1, got n_boot={n_boot!r}, level={level}")
+    names, index = np.unique(speakers, return_inverse=True)  # (N,), (P·2,)
+    index = index.reshape(-1, 2)  # (P, 2)
+    N = names.size
+    if N < 2:
+        raise ValueError(f"the speaker bootstrap needs trials of ≥ 2 speakers, got {N}")
+    scores, _ = _check_trials(scores, index[:, 0] == index[:, 1])
+    point = eer(scores, index[:, 0] == index[:, 1])[0]
+    order, _, last_of_tie = _sorted_trials(scores)  # (P,), _, (P,)
+    pairs = index[order]  # (P, 2) in score order
+    is_target = (pairs[:, 0] == pairs[:, 1]).astype(np.float64)  # (P,)
+    ends = None if last_of_tie.all() else np.flatnonzero(last_of_tie)  # (Q,) last trial of each tie group
+    rng = np.random.default_rng(seed)
+    rates = np.empty(n_boot)  # (B,)
+    for r in range(n_boot):
+        counts = np.bincount(rng.integers(0, N, size=N), minlength=N)  # (N,)
+        while np.count_nonzero(counts) < 2:  # one speaker drawn N times has no non-target trials: draw again
+            counts = np.bincount(rng.integers(0, N, size=N), minlength=N)  # (N,)
+        w = speaker_weights(pairs, counts).astype(np.float64)  # (P,)
+        accepted_targets = np.cumsum(w * is_target)  # (P,)
+        accepted_all = np.cumsum(w)  # (P,)
+        if ends is not None:
+            accepted_targets, accepted_all = accepted_targets[ends], accepted_all[ends]  # (Q,), (Q,)
+        rates[r] = _rate_from_cumsums(accepted_targets, accepted_all - accepted_targets)
+    low, high = np.quantile(rates, [(1.0 - level) / 2, (1.0 + level) / 2])
+    return {"eer": point, "low": float(low), "high": float(high)}
 
 
 def sliding_windows(features, n_frames=160, overlap=0.5):

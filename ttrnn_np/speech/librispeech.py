@@ -7,7 +7,8 @@ m mel channel.
 (three integers).  It may sit anywhere below the split directory: the LibriSpeech tree
 ``SPEAKER/CHAPTER/SPEAKER-CHAPTER-UTT.flac``, ``SPEAKER/SPEAKER-CHAPTER-UTT.flac`` or a flat folder are
 all found, because the speaker is read from the file name.  Speakers are ordered by their number and each
-speaker's utterances by (chapter, utterance) number — a fixed order, never the file system's.
+speaker's utterances by (chapter, utterance) number — a fixed order, never the file system's.  A file that
+cannot be decoded is an error naming the file (``compute_features``).
 
 **Features** (see ``features.py``) are cached as ``.npz`` files (no pickle) in a cache directory: the
 argument, else ``$TTRNN_CACHE``, else ``$XDG_CACHE_HOME/ttrnn_np`` (default ``~/.cache/ttrnn_np``), in
@@ -20,7 +21,9 @@ each crop picks one of the speaker's utterances at random and a random start fra
 (N, M, T, n_mels) array in the features' own dtype (float32 from the cache; no copy to float64).  By
 default utterances are drawn *with* replacement, so with one long utterance per training speaker (the
 shared sample) the M "utterances" of a speaker are M random crops of the same recording;
-``distinct=True`` asks for M different utterances per speaker (the paper's full-data setting).
+``distinct=True`` asks for M different utterances per speaker (the paper's full-data setting);
+``distinct="auto"`` takes M different utterances from every speaker who has at least M and draws with
+replacement from the others (a mix of corpora with one and with many utterances per speaker).
 """
 import hashlib
 import json
@@ -43,29 +46,30 @@ AUDIO_SUFFIXES = (".flac", ".wav")
 _UTTERANCE_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)$")
 
 
-def librispeech_root(root=None):
-    """The LibriSpeech data directory: ``root`` if given, else ``$TTRNN_DATA/librispeech-sample``."""
+def corpus_dir(root, dir_name, corpus, contents):
+    """A speech corpus's data directory: ``root`` if given, else ``$TTRNN_DATA/<dir_name>``; a clear
+    FileNotFoundError (what was looked for, where, and how to fix it) otherwise.  ``contents`` says what the
+    folder should hold."""
     if root is not None:
         path = Path(root)
         if not path.is_dir():
-            raise FileNotFoundError(
-                f"LibriSpeech data directory not found: {path.resolve()} (looked for the folder given as "
-                f"root; the shared sample lives in $TTRNN_DATA/{SAMPLE_DIR_NAME})"
-            )
+            raise FileNotFoundError(f"{corpus} data directory not found: {path.resolve()} (looked for the folder "
+                                    f"given as root; the shared copy lives in $TTRNN_DATA/{dir_name})")
         return path
     data = os.environ.get("TTRNN_DATA")
     if not data:
-        raise FileNotFoundError(
-            f"no LibriSpeech data directory: pass root=... or set TTRNN_DATA so that "
-            f"$TTRNN_DATA/{SAMPLE_DIR_NAME} holds the splits (train-clean-100/, test-other/)"
-        )
-    path = Path(data) / SAMPLE_DIR_NAME
+        raise FileNotFoundError(f"no {corpus} data directory: pass root=... or set TTRNN_DATA so that "
+                                f"$TTRNN_DATA/{dir_name} holds {contents}")
+    path = Path(data) / dir_name
     if not path.is_dir():
-        raise FileNotFoundError(
-            f"LibriSpeech sample not found: looked in {path} ($TTRNN_DATA/{SAMPLE_DIR_NAME} with "
-            f"TTRNN_DATA={data}); put the sample there or pass root=..."
-        )
+        raise FileNotFoundError(f"{corpus} not found: looked in {path} ($TTRNN_DATA/{dir_name} with "
+                                f"TTRNN_DATA={data}); put the corpus there or pass root=...")
     return path
+
+
+def librispeech_root(root=None):
+    """The LibriSpeech data directory: ``root`` if given, else ``$TTRNN_DATA/librispeech-sample``."""
+    return corpus_dir(root, SAMPLE_DIR_NAME, "LibriSpeech", "the splits (train-clean-100/, test-other/)")
 
 
 def parse_utterance_id(path):
@@ -142,8 +146,16 @@ def cache_path(path, config, cache_dir=None):
 
 
 def compute_features(path, config=FeatureConfig()):
-    """Features of one audio file, not cached: (T, n_mels) float32."""
-    x = read_audio(path, config.sample_rate)  # (L,)
+    """Features of one audio file, not cached: (T, n_mels) float32.
+
+    A file that exists but cannot be decoded raises ``ValueError`` naming the file.
+    """
+    try:
+        x = read_audio(path, config.sample_rate)  # (L,)
+    except (FileNotFoundError, ImportError):
+        raise
+    except Exception as error:  # soundfile raises its own error types (RuntimeError subclasses, TypeError)
+        raise ValueError(f"unreadable audio file {path}: {error}") from error
     return features_from_waveform(x, config).astype(np.float32)  # (T, M)
 
 
@@ -210,7 +222,7 @@ def sample_batch(features_by_speaker, n_speakers, n_utterances, n_frames, rng, d
 
     ``rng`` is a ``numpy.random.Generator``.  N = ``n_speakers`` distinct speakers; for each, M =
     ``n_utterances`` crops of T = ``n_frames`` frames, from utterances drawn with replacement unless
-    ``distinct``.  The batch keeps the features' dtype (float32 from ``load_features``; NumPy's common type
+    ``distinct`` (True: always distinct; "auto": distinct for speakers with at least M utterances).  The batch keeps the features' dtype (float32 from ``load_features``; NumPy's common type
     if utterances differ): the encoder casts its input to its parameters' dtype anyway.
     """
     speakers = list(features_by_speaker)
@@ -218,16 +230,19 @@ def sample_batch(features_by_speaker, n_speakers, n_utterances, n_frames, rng, d
         raise ValueError(f"n_speakers must lie in [1, {len(speakers)}] (speakers available), got {n_speakers}")
     if n_utterances < 1 or n_frames < 1:
         raise ValueError(f"n_utterances and n_frames must be ≥ 1, got {n_utterances} and {n_frames}")
+    if distinct not in (True, False, "auto"):
+        raise ValueError(f"distinct must be True, False or 'auto', got {distinct!r}")
     batch = []
     for j in rng.choice(len(speakers), size=n_speakers, replace=False):
         utterances = features_by_speaker[speakers[j]]
-        if distinct and len(utterances) < n_utterances:
+        if distinct is True and len(utterances) < n_utterances:
             raise ValueError(
                 f"speaker {speakers[j]} has {len(utterances)} utterances, fewer than the {n_utterances} "
                 f"distinct ones asked for (use distinct=False to crop the same utterance several times)"
             )
         crops = []
-        for i in rng.choice(len(utterances), size=n_utterances, replace=not distinct):
+        replace = distinct is False or (distinct == "auto" and len(utterances) < n_utterances)
+        for i in rng.choice(len(utterances), size=n_utterances, replace=replace):
             S = utterances[i]  # (T_i, M)
             if S.shape[0] < n_frames:
                 raise ValueError(

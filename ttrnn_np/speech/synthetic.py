@@ -9,7 +9,10 @@ resonances ("formants") F1_s ∈ [300, 900] Hz, F2_s ∈ [1000, 2800] Hz.  Harmo
 
 and every utterance draws its own slow pitch jitter (±3 %), syllable-like envelope and noise, so two
 utterances of one speaker share f0 and the resonances but never the waveform.  Feature and loader code runs
-on it exactly as on LibriSpeech; numbers measured on it mean nothing about speech.
+on it exactly as on LibriSpeech and AN4; numbers measured on it mean nothing about speech.
+
+``write_synthetic_corpus`` writes the LibriSpeech sample's layout, ``write_synthetic_an4`` AN4's (a folder of
+WAV files per speaker, and a ``speakers.tsv``).
 """
 import wave
 from pathlib import Path
@@ -33,6 +36,43 @@ def synthetic_voice(f0, formants, seconds, rng, sample_rate=SAMPLE_RATE):
     return 0.5 * x / np.abs(x).max()  # (L,)
 
 
+def write_wav(path, x):
+    """A mono 16-bit 16 kHz WAV file of the waveform x (L,) in [−1, 1]."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(SAMPLE_RATE)
+        f.writeframes((x * 32767).astype("<i2").tobytes())
+
+
+def _random_voice(rng):
+    """A speaker's pitch f0 (Hz) and two resonances (Hz)."""
+    return np.exp(rng.uniform(np.log(80), np.log(320))), (rng.uniform(300, 900), rng.uniform(1000, 2800))
+
+
+def write_synthetic_an4(root, n_speakers=16, utterances=(8, 12), seconds=1.2, seed=0):
+    """Write a fake corpus in AN4's layout (16-bit WAV, 16 kHz); returns ``root`` as a Path.
+
+    ``root/wav/an4_clstk/SPEAKER/uNN-SPEAKER.wav`` for speakers ``s000``, ``s001``, …, each with a number of
+    utterances drawn from ``utterances`` (low, high inclusive), each lasting ``seconds`` to 1.5 × ``seconds``;
+    and ``root/speakers.tsv`` listing them.  The same ``seed`` writes the same files.
+    """
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    rows = ["split\tspeaker\tn_utts"]
+    for k in range(n_speakers):
+        speaker = f"s{k:03d}"
+        f0, formants = _random_voice(rng)
+        count = int(rng.integers(utterances[0], utterances[1] + 1))
+        for u in range(count):
+            x = synthetic_voice(f0, formants, seconds * rng.uniform(1.0, 1.5), rng)  # (L,)
+            write_wav(root / "wav" / "an4_clstk" / speaker / f"u{u:02d}-{speaker}.wav", x)
+        rows.append(f"an4_clstk\t{speaker}\t{count}")
+    (root / "speakers.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
 def write_synthetic_corpus(root, n_train=24, n_test=6, test_utterances=10, seconds=3.0, seed=0):
     """Write a fake corpus (16-bit WAV, 16 kHz) in the shared sample's layout; returns ``root`` as a Path.
 
@@ -46,15 +86,8 @@ def write_synthetic_corpus(root, n_train=24, n_test=6, test_utterances=10, secon
     for split, first, count, utterances in ((TRAIN_SPLIT, 1000, n_train, 1),
                                             (TEST_SPLIT, 9000, n_test, test_utterances)):
         for speaker in range(first, first + count):
-            f0 = np.exp(rng.uniform(np.log(80), np.log(320)))
-            F1, F2 = rng.uniform(300, 900), rng.uniform(1000, 2800)
-            folder = root / split / str(speaker) / "1"
-            folder.mkdir(parents=True, exist_ok=True)
+            f0, formants = _random_voice(rng)
             for u in range(utterances):
-                x = synthetic_voice(f0, (F1, F2), seconds * rng.uniform(1.0, 1.4), rng)  # (L,)
-                with wave.open(str(folder / f"{speaker}-1-{u:04d}.wav"), "wb") as f:
-                    f.setnchannels(1)
-                    f.setsampwidth(2)
-                    f.setframerate(SAMPLE_RATE)
-                    f.writeframes((x * 32767).astype("<i2").tobytes())
+                x = synthetic_voice(f0, formants, seconds * rng.uniform(1.0, 1.4), rng)  # (L,)
+                write_wav(root / split / str(speaker) / "1" / f"{speaker}-1-{u:04d}.wav", x)
     return root

@@ -1,0 +1,319 @@
+"""The AN4 speaker-verification study: TT vs dense encoders, every EER with a 95 % speaker-bootstrap interval.
+
+Runs (each ``ttrnn_np.experiments.speaker.train`` on corpus "an4", trained until its validation EER plateaus):
+  * grid: the dense LSTM and joint TT-LSTMs with d = 2, 3, 4 cores × R = 1, 2, 4 (TT head), seed 11;
+  * seeds: seeds 12 and 13 for the dense LSTM and for the best TT (lowest validation EER in the grid);
+  * efficiency: the first 25 % and 50 % of the training speakers (of each corpus), dense and best TT, seed 11.
+The seeds and efficiency runs wait until the grid is finished (they need its best TT).  The no-training
+baseline is scored on the same trials inside every run.
+
+Resumable across sessions: each run keeps its checkpoints in ``<runs>/<name>/`` and, when finished, its results
+(without the per-step history) in ``<out>/runs/<name>.json``; a run whose results exist with the same settings
+is skipped, an interrupted one continues from its last checkpoint.  ``--workers 2`` trains two runs at a time,
+one BLAS thread each.  Afterwards ``<out>/`` holds ``summary.json``, ``summary.csv``, ``README.md`` (the tables
+with intervals and the targets checked) and ``eer_vs_params.png``.
+
+    TTRNN_DATA=/path/to/data python scripts/speaker_study.py --workers 2
+    python scripts/speaker_study.py --dry-run          # the plan: what is done, what is left
+    python scripts/speaker_study.py --summary-only     # tables and figure from the finished runs
+"""
+import os
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")  # one BLAS thread per run: small matrices, shared cores
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import multiprocessing  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from ttrnn_np.experiments import speaker as sv  # noqa: E402
+from ttrnn_np.experiments.runtime import machine_info, tune_malloc  # noqa: E402
+
+CORES, RANKS = (2, 3, 4), (1, 2, 4)
+# Sized so that one run converges in about 30–40 min on a shared core (see results/speaker/README.md, "Sizing"):
+# H = 128 (the SpeakerConfig default), T = 80, batch 16 × 8, validation every 100 steps, stop after 8 without
+# a 0.5 % improvement, cap 5,000 steps.
+STUDY = {"frames": 80, "max_steps": 5000, "patience": 8}
+EXTRA_SEEDS = (12, 13)
+FRACTIONS = (0.25, 0.5)
+CSV_FIELDS = ("name", "layout", "cores", "rank", "hidden_size", "frames", "fraction", "seed", "params", "compression",
+              "train_speakers", "steps", "stop_reason", "best_step", "val_eer",
+              "an4_eer", "an4_low", "an4_high", "an4_pairwise_eer", "an4_pairwise_low", "an4_pairwise_high",
+              "ls_eer", "ls_low", "ls_high", "wall_time_s", "steps_per_s")
+
+
+def base_config(args, **overrides):
+    """A SpeakerConfig with the study's shared settings."""
+    shared = dict(corpus="an4", hidden_size=args.hidden_size, frames=args.frames, speakers_per_batch=args.N,
+                  utterances_per_speaker=args.M, max_steps=args.max_steps, eval_every=args.eval_every,
+                  patience=args.patience, min_delta=args.min_delta, val_speakers=args.val_speakers,
+                  eval_speakers=args.eval_speakers)
+    return sv.SpeakerConfig(**{**shared, **overrides})
+
+
+def grid(args):
+    """Dense and the joint TT cores × ranks, seed 11, all training speakers."""
+    return [base_config(args, layout="dense", seed=11)] + [base_config(args, layout="joint", cores=d, rank=R, seed=11)
+                                                          for d in CORES for R in RANKS]
+
+
+def best_tt(args):
+    """The grid's joint TT with the lowest validation EER (None until every grid run is finished)."""
+    results = [done(args, c) for c in grid(args) if c.layout != "dense"]
+    if any(r is None for r in results):
+        return None
+    best = min(results, key=lambda r: r["best"]["val_eer"])
+    return sv.SpeakerConfig(**best["config"])
+
+
+def plan(args):
+    """The configurations to run, in order, and a note on what waits (no duplicates)."""
+    configs = list(grid(args)) if args.only in (None, "grid") else []
+    tt = best_tt(args)
+    if tt is None:
+        note = "the seeds and efficiency runs wait for the grid (they need its best TT)"
+    else:
+        note = f"best TT by validation EER: {tt.name}"
+        dense = base_config(args, layout="dense", seed=11)
+        if args.only in (None, "seeds"):
+            configs += [dataclasses.replace(c, seed=s) for c in (dense, tt) for s in EXTRA_SEEDS]
+        if args.only in (None, "efficiency"):
+            configs += [dataclasses.replace(c, fraction=f) for f in FRACTIONS for c in (dense, tt)]
+    return list(dict.fromkeys(configs)), note
+
+
+def results_path(args, config):
+    return Path(args.out) / "runs" / f"{config.name}.json"
+
+
+def done(args, config):
+    """The stored results of ``config`` if they exist and were made with the same settings."""
+    path = results_path(args, config)
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    return stored if stored["config"] == dataclasses.asdict(config) else None
+
+
+def run_one(job):
+    """Train one configuration (or resume it) and store its results without the per-step history."""
+    config, args = job
+    tune_malloc()
+    data = sv.load_data(config, an4_dir=args.an4_dir, librispeech_dir=args.librispeech_dir, cache_dir=args.cache_dir)
+    results = sv.train(config, data, os.path.join(args.runs, config.name), resume=True, progress=False)
+    results["history"] = {"evals": results["history"]["evals"]}
+    target = results_path(args, config)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=1))
+    return results
+
+
+def trained(jobs, workers):
+    """Results of ``run_one`` for every job as they finish: in this process, or in ``workers`` spawned ones."""
+    if workers == 1:
+        yield from map(run_one, jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap_unordered(run_one, jobs)
+
+
+def row(results):
+    c, best = results["config"], results["best"]
+    an4, ls = best["tests"]["an4"], best["tests"].get("librispeech")
+    return {"name": results["name"], "layout": c["layout"], "cores": c["cores"] if c["layout"] != "dense" else "",
+            "rank": c["rank"] if c["layout"] != "dense" else "", "hidden_size": c["hidden_size"],
+            "frames": c["frames"], "fraction": c["fraction"], "seed": c["seed"], "params": results["params"],
+            "compression": round(results["sizes"]["compression"], 2),
+            "train_speakers": results["data"]["train_speakers"], "steps": results["steps"],
+            "stop_reason": results["stop_reason"], "best_step": best["step"], "val_eer": best["val_eer"],
+            "an4_eer": an4["enrolment"]["eer"], "an4_low": an4["enrolment"]["low"],
+            "an4_high": an4["enrolment"]["high"], "an4_pairwise_eer": an4["pairwise"]["eer"],
+            "an4_pairwise_low": an4["pairwise"]["low"], "an4_pairwise_high": an4["pairwise"]["high"],
+            "ls_eer": ls["enrolment"]["eer"] if ls else None, "ls_low": ls["enrolment"]["low"] if ls else None,
+            "ls_high": ls["enrolment"]["high"] if ls else None, "wall_time_s": round(results["wall_time_s"], 1),
+            "steps_per_s": round(results["steps_per_s"], 3)}
+
+
+def _ci(eer, low, high):
+    return "–" if eer is None else f"{100 * eer:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def _mean(rows, key):
+    return sum(r[key] for r in rows) / len(rows)
+
+
+def targets(rows, baseline):
+    """The study's two targets, checked on the AN4 enrolment EERs: lines of text."""
+    dense = [r for r in rows if r["layout"] == "dense" and r["fraction"] == 1.0]
+    tts = [r for r in rows if r["layout"] != "dense" and r["fraction"] == 1.0]
+    if not dense or not tts:
+        return ["targets: not checked yet (the dense run or the TT grid is missing)"]
+    by_shape = {}
+    for r in tts:
+        by_shape.setdefault((r["cores"], r["rank"]), []).append(r)
+    best_shape = min(by_shape, key=lambda k: min(r["val_eer"] for r in by_shape[k] if r["seed"] == 11))
+    best = by_shape[best_shape]
+    base_low = baseline["enrolment"]["low"]  # the stronger baseline variant (``markdown`` picks it)
+    lines = [f"Best TT by validation EER: d = {best_shape[0]}, R = {best_shape[1]} ({best[0]['params']:,} parameters, "
+             f"{dense[0]['params'] / best[0]['params']:.0f}× fewer than dense)."]
+    for name, rs in (("dense", dense), ("best TT", best)):
+        beat = sum(r["an4_high"] < base_low for r in rs)
+        highs = ", ".join(f"{100 * r['an4_high']:.1f}" for r in rs)
+        lines.append(f"- {name} beats the baseline with non-overlapping 95 % intervals in {beat} of {len(rs)} runs "
+                     f"(run upper bounds {highs} % vs the baseline's lower bound {100 * base_low:.1f} %).")
+    dense_high = _mean(dense, "an4_high")
+    ratio = dense[0]["params"] / best[0]["params"]
+    lines.append(f"- best TT mean EER {100 * _mean(best, 'an4_eer'):.1f} % vs dense mean upper bound "
+                 f"{100 * dense_high:.1f} %: {'met' if _mean(best, 'an4_eer') <= dense_high else 'NOT met'}; "
+                 f"{ratio:.0f}× fewer parameters ({'≥' if ratio >= 30 else '<'} 30×).")
+    return lines
+
+
+def markdown(rows, baseline, args, note, wall):
+    """``<out>/README.md``: every run with intervals, the baseline, the targets, command and machine."""
+    machine = machine_info()
+    variant = min(("normalised", "raw"), key=lambda v: baseline["an4"][v]["enrolment"]["eer"])
+    b = baseline["an4"][variant]
+    lines = [
+        "# Speaker verification on AN4: TT vs dense, with 95 % intervals",
+        "",
+        f"Protocol (docs/method.md §8, §10): CMU AN4's 84 speakers split by speaker with a fixed seed — "
+        f"{args.eval_speakers} evaluation speakers (first 4 utterances enrol, all others verify), "
+        f"{args.val_speakers} validation speakers (checkpoint choice and the plateau stop), the rest train together "
+        f"with the LibriSpeech sample's 251 speakers. Every run stops when its validation EER has not improved by "
+        f"{100 * args.min_delta:g} % in {args.patience} validations (every {args.eval_every} steps; cap "
+        f"{args.max_steps:,}). H = {args.hidden_size}, batch {args.N} × {args.M} × {args.frames} frames, float32. "
+        "EERs in %, [95 % interval] from resampling the evaluation speakers (1,000 draws); LS = LibriSpeech "
+        "test-other (10 speakers, 50 target trials), a cross-corpus test.",
+        "",
+        f"No-training baseline (mean/std of log-mel, {variant}: the stronger of the two variants) on the same AN4 "
+        f"trials: "
+        f"{_ci(b['enrolment']['eer'], b['enrolment']['low'], b['enrolment']['high'])} enrolment, "
+        f"{_ci(b['pairwise']['eer'], b['pairwise']['low'], b['pairwise']['high'])} pairwise.",
+        "",
+        *targets(rows, b),
+        "",
+        "| run | params | × | steps (stop) | val EER | AN4 EER | AN4 pairwise | LS EER | wall min |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['params']:,} | {r['compression']:.0f} | {r['steps']:,} ({r['stop_reason']}) "
+                     f"| {100 * r['val_eer']:.1f} | {_ci(r['an4_eer'], r['an4_low'], r['an4_high'])} | "
+                     f"{_ci(r['an4_pairwise_eer'], r['an4_pairwise_low'], r['an4_pairwise_high'])} | "
+                     f"{_ci(r['ls_eer'], r['ls_low'], r['ls_high'])} | {r['wall_time_s'] / 60:.0f} |")
+    lines += ["", f"Plan: {note}.", "",
+              f"Command: `python scripts/speaker_study.py {' '.join(sys.argv[1:])}`  ",
+              f"Machine: {machine['cpu_count']} cores, {machine['blas']['name']} {machine['blas']['version']} with "
+              f"{machine['blas']['threads']} thread(s), NumPy {machine['numpy']}; wall time of this invocation "
+              f"{wall / 60:.0f} min (finished runs are reused)."]
+    return "\n".join(lines) + "\n"
+
+
+def figure(rows, baseline, path):
+    """EER with 95 % intervals against parameters (log x): one marker per run, the baseline as a band."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    b = min((baseline["an4"][v]["enrolment"] for v in ("normalised", "raw")), key=lambda r: r["eer"])
+    ax.axhspan(100 * b["low"], 100 * b["high"], color="0.85", label="no-training baseline (95 % interval)")
+    ax.axhline(100 * b["eer"], color="0.5", lw=1)
+    for label, pick, marker in (("dense", lambda r: r["layout"] == "dense", "s"),
+                                ("joint TT", lambda r: r["layout"] != "dense", "o")):
+        rs = [r for r in rows if pick(r) and r["fraction"] == 1.0]
+        if rs:
+            ax.errorbar([r["params"] for r in rs], [100 * r["an4_eer"] for r in rs],
+                        yerr=[[100 * (r["an4_eer"] - r["an4_low"]) for r in rs],
+                              [100 * (r["an4_high"] - r["an4_eer"]) for r in rs]],
+                        fmt=marker, capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("encoder parameters (log scale)")
+    ax.set_ylabel("AN4 enrolment EER, % (95 % interval)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def summarize(args, note, wall):
+    """Write summary.json, summary.csv, README.md and the figure from every finished run."""
+    configs = grid(args) + plan(args)[0]
+    finished = [done(args, c) for c in dict.fromkeys(configs)]
+    finished = [r for r in finished if r is not None]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not finished:
+        print("no finished runs to summarise yet")
+        return
+    rows = [row(r) for r in finished]
+    (out / "summary.json").write_text(json.dumps({"rows": rows, "baseline": finished[0]["baseline"]}, indent=1))
+    with open(out / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "README.md").write_text(markdown(rows, finished[0]["baseline"], args, note, wall))
+    figure(rows, finished[0]["baseline"], out / "eer_vs_params.png")
+    print(f"wrote {out / 'summary.json'}, summary.csv, README.md, eer_vs_params.png ({len(rows)} runs)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = sv.SpeakerConfig()
+    arg = parser.add_argument
+    arg("--only", choices=("grid", "seeds", "efficiency"), default=None, help="one part of the study only")
+    arg("--hidden-size", type=int, default=d.hidden_size, help=f"hidden size H (default {d.hidden_size})")
+    arg("--frames", type=int, default=STUDY["frames"], help=f"crop and window length T (default {STUDY['frames']})")
+    arg("-N", type=int, default=d.speakers_per_batch, help=f"speakers per batch (default {d.speakers_per_batch})")
+    arg("-M", type=int, default=d.utterances_per_speaker, help=f"utterances per speaker (default "
+                                                               f"{d.utterances_per_speaker})")
+    arg("--max-steps", type=int, default=STUDY["max_steps"], help=f"step cap per run (default {STUDY['max_steps']})")
+    arg("--eval-every", type=int, default=d.eval_every, help=f"steps between validations (default {d.eval_every})")
+    arg("--patience", type=int, default=STUDY["patience"], help=f"validations without improvement (default "
+                                                                f"{STUDY['patience']})")
+    arg("--min-delta", type=float, default=d.min_delta, help=f"improvement that counts (default {d.min_delta})")
+    arg("--val-speakers", type=int, default=d.val_speakers, help=f"AN4 validation speakers (default {d.val_speakers})")
+    arg("--eval-speakers", type=int, default=d.eval_speakers, help=f"AN4 evaluation speakers (default "
+                                                                   f"{d.eval_speakers})")
+    arg("--workers", type=int, default=2, help="runs in parallel, one core each (default 2)")
+    arg("--an4-dir", default=None, help="default $TTRNN_DATA/an4")
+    arg("--librispeech-dir", default=None, help="default $TTRNN_DATA/librispeech-sample")
+    arg("--cache-dir", default=None, help="feature cache (default $TTRNN_CACHE or ~/.cache/ttrnn_np)")
+    arg("--out", default="results/speaker/study", help="results, tables, figure (default results/speaker/study)")
+    arg("--runs", default="runs/speaker-study", help="checkpoints (default runs/speaker-study)")
+    arg("--dry-run", action="store_true", help="print the plan and exit")
+    arg("--summary-only", action="store_true", help="only write the tables and figure from finished runs")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    start = time.perf_counter()
+    configs, note = plan(args)
+    todo = [c for c in configs if done(args, c) is None]
+    print(f"{len(configs)} runs planned, {len(configs) - len(todo)} already done, {len(todo)} to train with "
+          f"{args.workers} worker(s); {note}", flush=True)
+    if args.dry_run:
+        for c in configs:
+            print(f"  {'done' if done(args, c) else 'todo'}  {c.name}")
+        return 0
+    while todo and not args.summary_only:
+        sv.load_data(todo[0], an4_dir=args.an4_dir, librispeech_dir=args.librispeech_dir, cache_dir=args.cache_dir,
+                     progress=True)  # fails early on missing data and fills the feature cache once
+        for results in trained([(c, args) for c in todo], args.workers):
+            an4 = results["best"]["tests"]["an4"]["enrolment"]
+            print(f"{results['name']:<40} AN4 EER {_ci(an4['eer'], an4['low'], an4['high'])} %  "
+                  f"{results['params']:>8,} params  {results['steps']:>6,} steps ({results['stop_reason']})  "
+                  f"{results['wall_time_s'] / 60:5.1f} min", flush=True)
+        configs, note = plan(args)  # the finished grid may unlock the seeds and efficiency runs
+        todo = [c for c in configs if done(args, c) is None]
+    summarize(args, note, time.perf_counter() - start)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
