@@ -281,7 +281,7 @@ def test_a_loss_far_above_the_first_stops_training(tmp_path):
         run(tmp_path, epochs=3, batches=batches, max_loss_factor=100.0)
     err, steps_per_epoch = info.value, len(minibatches(X_TR, Y_TR, 32))
     assert (err.what, err.epoch, err.step) == ("loss", 1, steps_per_epoch + 1)
-    assert np.isfinite(err.value) and err.value > 100 * first and err.limit == pytest.approx(100 * first)
+    assert np.isfinite(err.value) and err.value > 100 * first and err.limit == pytest.approx(100 * max(first, 1))
     assert f"above the limit {err.limit:.4g}" in str(err)
     assert load_checkpoint(tmp_path / "last")[2]["epoch"] == 1
     with pytest.raises(ValueError, match="max_loss_factor must be a finite number > 1 or None, got 0.5"):

@@ -9,9 +9,9 @@ One step of ``fit`` on a batch, with θ the parameter pytree and S the optimizer
     θ, S   = optimizer.step(θ, ĝ, S, η)              η = lr(e) per epoch, or lr(s) per step
 
 **Divergence.**  A non-finite L (NaN or ±inf) or ‖g‖ stops training with ``TrainingDiverged`` before θ is
-touched; so does L > f · L_0 when ``max_loss_factor`` f is given, with L_0 > 0 the loss of the run's first step
-(the experiments use f = 100: a cross-entropy that starts at ln 10 ≈ 2.3 and climbs past 230 has left
-training, even while it is still finite).  After each epoch
+touched; so does L > f · max(L_0, 1) when ``max_loss_factor`` f is given, with L_0 the loss of the run's
+first step (the experiments use f = 100: a cross-entropy that starts at ln 10 ≈ 2.3 and climbs past 230 has
+left training, even while it is still finite; the floor 1 keeps a loss that starts near 0 from tripping it).  After each epoch
 ``evaluate(θ)`` returns metrics; the best epoch by ``select_metric`` is kept (checkpoint ``best``) and so
 is the latest state (checkpoint ``last``: θ, S, RNG state, history).  ``resume=True`` continues from
 ``last`` and produces exactly the numbers of an uninterrupted run, provided ``train_batches(e, rng)``
@@ -185,7 +185,7 @@ def fit(loss_fn, params, train_batches, *, epochs, optimizer="adam", lr=1e-3, lr
     config: JSON-able model / experiment description stored in the checkpoints.
     log_grad_norms: also record each parameter leaf's pre-clip gradient norm per step.
     on_step(record): called after every step with {"epoch", "step", "loss", "grad_norm", "lr", "time"}.
-    max_loss_factor: f > 1 stops training when a step's loss exceeds f × the run's first loss (None: never).
+    max_loss_factor: f > 1 stops training when a step's loss exceeds f × max(first loss, 1) (None: never).
     Returns a ``FitResult``; raises ``TrainingDiverged`` on a non-finite loss or gradient, or a loss above
     the bound.
     """
@@ -238,8 +238,9 @@ def fit(loss_fn, params, train_batches, *, epochs, optimizer="adam", lr=1e-3, lr
                     if not math.isfinite(value):
                         raise TrainingDiverged(what, value, epoch, run["step"])
                 first_loss = steps["loss"][0] if steps["loss"] else loss  # L_0, also after a resume
-                if max_loss_factor is not None and first_loss > 0 and loss > max_loss_factor * first_loss:
-                    raise TrainingDiverged("loss", loss, epoch, run["step"], limit=max_loss_factor * first_loss)
+                limit = None if max_loss_factor is None else max_loss_factor * max(first_loss, 1.0)
+                if limit is not None and loss > limit:
+                    raise TrainingDiverged("loss", loss, epoch, run["step"], limit=limit)
                 params, opt_state = opt.step(params, grads, opt_state, lr_now)
                 record = {"epoch": epoch, "step": run["step"], "loss": loss, "grad_norm": grad_norm,
                           "lr": lr_now, "time": time.perf_counter() - t0}

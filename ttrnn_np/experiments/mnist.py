@@ -54,7 +54,7 @@ RECIPES = {
 CHOICES = {"cell": tuple(GATES), "layout": LAYOUTS, "head": HEAD_LAYOUTS, "view": SEQUENCE_VIEWS,
            "schedule": ("step", "cosine", "constant"), "data": SOURCES, "dtype": ("float32", "float64"),
            "init": INITS}
-MAX_LOSS_FACTOR = 100.0  # a training loss above this multiple of the first step's loss is divergence
+MAX_LOSS_FACTOR = 100.0  # a training loss above this multiple of the first step's loss (at least 1) is divergence
 RENAMED_FIELDS = {"hidden": "hidden_size"}  # config fields renamed since runs were first stored: old → new
 
 

@@ -49,8 +49,10 @@ def checkpoint_dir(out):
 
 
 def check_writable(folder):
-    """Create ``folder`` if needed and prove a file can be written in it; raise ``OutputError`` if not."""
+    """Prove a file can be written in ``folder``; raise ``OutputError`` if not.  Leaves no trace: folders
+    created for the probe are removed again."""
     folder = Path(folder)
+    created = [f for f in (folder, *folder.parents) if not f.exists()]  # innermost first
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write-test-{os.getpid()}"
@@ -61,6 +63,10 @@ def check_writable(folder):
         probe.unlink()
     except OSError as err:
         raise output_error(folder, err) from err
+    finally:
+        for f in created:
+            if f.exists() and not any(f.iterdir()):
+                f.rmdir()
 
 
 def _alive(pid):
