@@ -36,7 +36,7 @@ import time
 import autograd
 import numpy as np
 
-from benchmarks.common import format_table, machine_info, write_json
+from benchmarks.common import format_table, machine_info, progress_line, write_json
 from ttrnn_np import cells, losses, rnn
 from ttrnn_np.experiments.runtime import set_blas_threads, tune_malloc
 from ttrnn_np.heads import HeadConfig
@@ -151,7 +151,7 @@ def run(quick=False, use_torch=False, threads=None, clock="cpu", rank=None, core
                         group = {"size": size, "scope": scope, "mode": mode, "dtype": dtype, "threads": threads}
                         for name, timing in timings.items():
                             rows.append({**group, **dims, "rank": settings["rank"], "model": name, **timing})
-                            print(format_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
+                            print(progress_line(rows[-1], COLUMNS), file=sys.stderr, flush=True)
     _add_ratios(rows)
     return {"benchmark": "lstm", "command": command, "settings": {**settings, "dims": SIZES},
             "machine": machine_info(), "load_average_start": list(load_start), "load_average_end":
@@ -216,7 +216,9 @@ def plot(result, path, memory=None):
     rows = [row for row in result["rows"] if row["dtype"] == "float32" and row["scope"] == "sequence"
             and row["threads"] == threads]
     groups = [(size, mode) for size in result["settings"]["sizes"] for mode in ("train", "infer")]
-    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
+    panels = len(groups) + (memory is not None)  # as many panels as there is data (a --quick run has one size)
+    cols, rows_of_panels = min(panels, 3), -(-panels // 3)
+    fig, axes = plt.subplots(rows_of_panels, cols, figsize=(5 * cols, 3.75 * rows_of_panels), squeeze=False)
     axes = axes.ravel()
     for ax, (size, mode) in zip(axes, groups):
         chosen = [row for row in rows if row["size"] == size and row["mode"] == mode]
@@ -286,6 +288,10 @@ def main(argv=None):
             write_json(result, args.out)
     print(format_table(result["rows"], COLUMNS, markdown=args.markdown))
     print()
+    if not result["targets"]:
+        print("targets: none at these sizes (they are defined at the \"row\" and \"large\" sizes and against torch; "
+              "a --quick run measures tiny sizes only, and torch rows need torch)")
+        return
     print(format_table(result["targets"], [("target", "target", "{}"), ("threads", "threads", "{}"),
                                            ("ratio", "ratio", "{:.2f}"), ("met", "met", "{}")], args.markdown))
 

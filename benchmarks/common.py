@@ -143,6 +143,12 @@ def write_json(result, path):
     return path
 
 
+def progress_line(row, columns):
+    """One measured row as a line of "header value" pairs (for stderr while a benchmark runs)."""
+    return "measured: " + ", ".join(f"{header} {'—' if row.get(key) is None else fmt.format(row[key])}"
+                                    for header, key, fmt in columns)
+
+
 def format_table(rows, columns, markdown=False):
     """A fixed-width text table (or a Markdown table): ``columns`` is a list of (header, key, format), format like
     "{:.2f}"; a missing value prints as "—"."""

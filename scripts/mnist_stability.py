@@ -39,6 +39,7 @@ from ttrnn_np.cli import add_deprecated_alias
 from ttrnn_np.data.mnist import as_sequences
 from ttrnn_np.diagnostics import state_grad_norms
 from ttrnn_np.experiments.mnist import MnistConfig, build_model, prepare_data, run_experiment
+from ttrnn_np.experiments.runfolder import checkpoint_dir
 from ttrnn_np.experiments.report import markdown_table
 from ttrnn_np.experiments.runtime import machine_info, set_blas_threads
 from ttrnn_np.losses import softmax_cross_entropy
@@ -77,7 +78,7 @@ def train_run(config, root, data_dir=None, stream=None):
     """Train one run into ``run_dir`` (or return its stored results); returns the results dict."""
     out = run_dir(root, config)
     stored = out / "results.json"
-    resume = stored.exists() or (out / "last.json").exists()
+    resume = stored.exists() or (checkpoint_dir(out) / "last.json").exists()
     out.mkdir(parents=True, exist_ok=True)
     command = f"ttrnn mnist {' '.join(_cli_flags(config))} --out {out}"
     return run_experiment(config, out=out, resume=resume, data_dir=data_dir, progress=False, stream=stream,
@@ -132,7 +133,7 @@ def flow_record(config, root, images, labels):
     """{"init": (T,) list, "trained": (T,) list or None}: at initialisation and at the run's best checkpoint."""
     model = build_model(config)
     init_params = init_model(model, np.random.default_rng([config.seed, 1]), config.dtype)  # as run_experiment
-    best = run_dir(root, config) / "best"
+    best = checkpoint_dir(run_dir(root, config)) / "best"
     trained = None
     if Path(f"{best}.json").exists():
         trained = time_step_norms(config, upgrade_params(load_checkpoint(best)[0]), images, labels).tolist()

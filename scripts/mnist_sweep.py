@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from ttrnn_np.experiments.mnist import run_experiment
+from ttrnn_np.experiments.runfolder import checkpoint_dir
 from ttrnn_np.experiments.mnist_cli import add_arguments, config_from_args
 from ttrnn_np.experiments.report import load_results, markdown_table, plot_error_vs_params, write_csv
 from ttrnn_np.experiments.runtime import machine_info, set_blas_threads, tune_malloc
@@ -86,7 +87,7 @@ def _train(config, args, argv, root, quiet):
         set_blas_threads(args.blas_threads)
     out = root / config.name
     stored = out / "results.json"
-    resume = stored.exists() or (out / "last.json").exists()
+    resume = stored.exists() or (checkpoint_dir(out) / "last.json").exists()
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "log.txt", "a") as log:
         stream = log if quiet else sys.stdout

@@ -55,7 +55,10 @@ def test_the_primitive_and_the_traced_gradients_agree_in_the_autograd_rows(tiny_
 def test_the_result_records_the_machine_and_is_json(tiny_result, tmp_path):
     machine = tiny_result["machine"]
     assert machine["cpu_count"] >= 1 and machine["blas"]["name"] and "threads" in machine["blas_threads"]
-    assert tiny_result["peak_gemm"]["n"] == 32 and tiny_result["peak_gemm"]["gflops"] > 0
+    peak = tiny_result["peak_gemm"]
+    assert peak["n"] == 32 and peak["flops"] == 2 * 32 ** 3
+    assert peak["gflops"] == pytest.approx(peak["flops"] / peak["median_s"] / 1e9, rel=1e-12)
+    assert peak["gflops"] == max(peak["gflops_before"], peak["gflops_after"])
     path = common.write_json(tiny_result, tmp_path / "sub" / "tiny.json")
     assert json.loads(path.read_text())["rows"] == json.loads(json.dumps(tiny_result["rows"]))
     assert "TT product vs dense" in bench_ttmatmul.report(tiny_result)
@@ -395,3 +398,27 @@ def test_the_lstm_figure_reads_memory_files_written_before_hidden_size(tmp_path)
     assert "hidden" in memory["settings"] and "hidden_size" not in memory["settings"]
     fig, axes = bench_lstm.plot(lstm, tmp_path / "lstm.png", memory=memory)
     assert any(f"H = {memory['settings']['hidden']}," in ax.get_xlabel() for ax in axes.ravel())
+
+
+def test_quick_reports_say_in_words_when_no_target_applies(tmp_path, capsys):
+    """A --quick run measures no size a target is defined at: the report says so instead of an empty table or
+    a raw dict; the memory target is reported per dtype when it was measured."""
+    (tmp_path / "lstm.json").write_text(json.dumps({"rows": [], "targets": []}))
+    bench_lstm.main(["--report", str(tmp_path / "lstm.json")])
+    out = capsys.readouterr().out
+    assert "targets: none at these sizes" in out and "| target |" not in out and "target  threads" not in out
+    for met, expected in (({}, "not measured at these sizes (it needs T = 784"),
+                          ({"float32": True, "float64": False}, "float32 met, float64 not met")):
+        (tmp_path / "memory.json").write_text(json.dumps({"rows": [], "target": {"met": met}}))
+        bench_memory.main(["--report", str(tmp_path / "memory.json")])
+        out = capsys.readouterr().out
+        assert f"peak ≤ 2 GB): {expected}" in out and "{" not in out
+
+
+def test_the_lstm_figure_has_one_panel_per_measured_group(tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = [{"size": "tiny", "scope": "sequence", "mode": mode, "dtype": "float32", "threads": 1, "model": "m",
+             "median_ms": 1.0, "q25_ms": 0.9, "q75_ms": 1.1} for mode in ("train", "infer")]
+    fig, axes = bench_lstm.plot({"settings": {"threads": [1], "sizes": ["tiny"]}, "rows": rows},
+                                tmp_path / "lstm.png")
+    assert len(axes) == 2 and all(ax.get_visible() for ax in axes)

@@ -1,5 +1,8 @@
 """Tests for ttrnn_np.checkpoint: exact round trips of nested trees, atomic writes, and every error path."""
 import dataclasses
+import errno
+import hashlib
+import io
 import json
 import os
 
@@ -9,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ttrnn_np.checkpoint import FORMAT_VERSION, checkpoint_files, jsonable, load_checkpoint, save_checkpoint
+from ttrnn_np.errors import DataError, OutputError
 from ttrnn_np.optim import adam_init, adam_step
 from ttrnn_np.pytree import tree_flatten, tree_leaves
 
@@ -190,3 +194,53 @@ def test_structure_not_matching_the_arrays(tmp_path):
     rewrite_header(tmp_path / "ck.json", meta=None, structure=None)
     with pytest.raises(ValueError, match=r"corrupt checkpoint .*leaves do not match the structure"):
         load_checkpoint(tmp_path / "ck")
+
+
+def test_pickled_arrays_are_refused_even_with_a_matching_hash(tmp_path):
+    """An npz holding an object (pickled) array is never unpickled, although its SHA-256 is the recorded one."""
+    save_checkpoint(tmp_path / "ck", {"w": np.ones(2)})
+    buffer = io.BytesIO()
+    np.savez(buffer, **{"params/w": np.array([{"code": "would run on load"}, None], dtype=object)})
+    (tmp_path / "ck.npz").write_bytes(buffer.getvalue())
+    rewrite_header(tmp_path / "ck.json", npz_sha256=hashlib.sha256(buffer.getvalue()).hexdigest())
+    with pytest.raises(DataError, match=r"corrupt checkpoint .*ck.npz: Object arrays cannot be loaded when "
+                                        r"allow_pickle=False"):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_a_damaged_zip_with_a_matching_hash_is_named(tmp_path):
+    save_checkpoint(tmp_path / "ck", model_params())
+    damaged = (tmp_path / "ck.npz").read_bytes()[:200]  # a zip cut short, its hash recorded as if it were whole
+    (tmp_path / "ck.npz").write_bytes(damaged)
+    rewrite_header(tmp_path / "ck.json", npz_sha256=hashlib.sha256(damaged).hexdigest())
+    with pytest.raises(DataError, match=r"corrupt checkpoint .*ck.npz: "):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_files_get_the_usual_permissions_and_a_failed_write_names_the_file(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path / "ck", model_params(0), meta={"epoch": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("ck.npz", "ck.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0o600
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    real_fdopen = os.fdopen
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    with pytest.raises(OutputError, match=r"cannot write .*ck.npz: No space left on device; free some disk space"):
+        save_checkpoint(tmp_path / "ck", model_params(1), meta={"epoch": 2})
+    monkeypatch.undo()
+    assert {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)} == before

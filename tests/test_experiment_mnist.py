@@ -1,16 +1,19 @@
 """The MNIST experiment end to end on the shipped mini subset, its pieces, the report and the sweep's report mode."""
 import argparse
+import errno
 import importlib.util
 import json
+import os
+import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ttrnn_np import rnn
+from ttrnn_np import checkpoint, rnn
 from ttrnn_np.checkpoint import load_checkpoint
 from ttrnn_np.data.mnist import load_mnist
-from ttrnn_np.experiments import mnist, mnist_cli, report, runtime
+from ttrnn_np.experiments import mnist, mnist_cli, report, runfolder, runtime
 from ttrnn_np.losses import softmax_cross_entropy
 from ttrnn_np.pytree import tree_flatten
 from ttrnn_np.sizes import model_sizes
@@ -29,6 +32,12 @@ def cli(argv):
     return mnist_cli.run(parse(argv))
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Every test runs in its own folder: a run without --out goes to runs/mnist/<name> there."""
+    monkeypatch.chdir(tmp_path)
+
+
 def results_of(out):
     return json.loads((Path(out) / "results.json").read_text())
 
@@ -45,8 +54,9 @@ def test_short_run_writes_results_and_checkpoints_and_learns(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "data: MINI" in text and "source='mini'" in text
     assert "total 1,274 parameters" in text and "best validation accuracy" in text
-    assert sorted(p.name for p in out.iterdir()) == ["best.json", "best.npz", "last.json", "last.npz",
-                                                    "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "results.json"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.json", "best.npz", "last.json",
+                                                                       "last.npz"]
     r = results_of(out)
     assert r["status"] == "complete" and r["data"] == {"source": "mini", "view": "row", "n_train": 384,
                                                         "n_val": 200, "n_test": 1000}
@@ -57,7 +67,7 @@ def test_short_run_writes_results_and_checkpoints_and_learns(tmp_path, capsys):
     assert r["test"]["accuracy"] > 0.15  # chance is 0.1
     best = max(epochs, key=lambda e: e["val_accuracy"])
     assert r["best"]["epoch"] == best["epoch"] and r["best"]["val_accuracy"] == best["val_accuracy"]
-    params, _, meta = load_checkpoint(out / "best")
+    params, _, meta = load_checkpoint(out / "checkpoints" / "best")
     assert meta["epoch"] == best["epoch"]
     split = load_mnist("test", source="mini")
     config = mnist.MnistConfig(**r["config"])
@@ -75,8 +85,9 @@ def test_resume_continues_to_the_numbers_of_an_uninterrupted_run(tmp_path):
         assert [e[key] for e in a["history"]["epochs"]] == [e[key] for e in b["history"]["epochs"]]
     assert a["history"]["steps"]["loss"] == b["history"]["steps"]["loss"]
     assert a["test"] == b["test"] and a["best"] == b["best"] and a["config"] == b["config"]
-    for path, leaf in leaves(load_checkpoint(tmp_path / "straight" / "last")[0]).items():
-        np.testing.assert_array_equal(leaf, leaves(load_checkpoint(tmp_path / "split" / "last")[0])[path])
+    split_last = leaves(load_checkpoint(tmp_path / "split" / "checkpoints" / "last")[0])
+    for path, leaf in leaves(load_checkpoint(tmp_path / "straight" / "checkpoints" / "last")[0]).items():
+        np.testing.assert_array_equal(leaf, split_last[path])
 
 
 def test_resume_of_a_complete_run_returns_its_results(tmp_path, capsys):
@@ -89,7 +100,7 @@ def test_resume_of_a_complete_run_returns_its_results(tmp_path, capsys):
 
 def _as_old_run(out):
     """Rewrite a run directory as a run stored before ``hidden`` became ``hidden_size`` wrote it."""
-    for name in ("results.json", "last.json", "best.json"):
+    for name in ("results.json", "checkpoints/last.json", "checkpoints/best.json"):
         path = Path(out) / name
         if path.exists():
             text = path.read_text()
@@ -150,12 +161,13 @@ def test_divergence_stops_clearly_and_keeps_the_last_good_checkpoint(tmp_path, c
                    "--out", str(tmp_path)]
     assert cli(argv) == 1
     captured = capsys.readouterr()
-    assert "training diverged" in captured.err and f"last good checkpoint is {tmp_path}/last" in captured.err
+    assert "training diverged" in captured.err
+    assert f"the last good checkpoint is {tmp_path}/checkpoints/last" in captured.err
     assert "stopped: training diverged" in captured.out
     r = results_of(tmp_path)
     assert r["status"] == "diverged" and r["diverged"]["epoch"] == 1 and r["diverged"]["step"] > 6
     assert r["epochs_run"] == 1 and r["best"]["epoch"] == 0 and r["test"]["accuracy"] > 0
-    _, _, meta = load_checkpoint(tmp_path / "last")
+    _, _, meta = load_checkpoint(tmp_path / "checkpoints" / "last")
     assert meta["epoch"] == 1 and all(np.isfinite(meta["history"]["steps"]["loss"]))
     # resuming a diverged run with the same settings returns its results instead of diverging again
     assert cli(argv + ["--resume"]) == 1
@@ -166,7 +178,9 @@ def test_json_output_goes_to_stdout_and_text_to_stderr(capsys):
     assert cli(TINY + ["--epochs", "1", "--json"]) == 0
     captured = capsys.readouterr()
     r = json.loads(captured.out)
-    assert r["status"] == "complete" and r["out"] is None and "data: MINI" in captured.err
+    assert r["status"] == "complete" and "data: MINI" in captured.err
+    assert r["out"] == "runs/mnist/lstm_joint_d2_R2_row"
+    assert results_of("runs/mnist/lstm_joint_d2_R2_row") == r  # the default run folder, in the working directory
 
 
 # ------------------------------------------------------------------ options and configuration
@@ -200,12 +214,15 @@ def test_config_resolves_head_and_forget_bias():
     (dict(view="column"), r"view must be one of \('row', 'pixel', 'permuted'\), got 'column'"),
     (dict(lr=0.0), "lr must be a finite number > 0, got 0.0"),
     (dict(lr=float("nan")), "lr must be a finite number > 0"),
-    (dict(clip=-1.0), r"clip must be a number > 0 or None \(no clipping\), got -1.0"),
+    (dict(clip=-1.0), r"clip must be a finite number > 0 or None \(no clipping\), got -1.0"),
+    (dict(clip=float("inf")), r"clip must be a finite number > 0 or None"),
     (dict(rank=0), "rank must be a positive integer, got 0"),
     (dict(train_subset=0), "train_subset must be a positive integer or None, got 0"),
     (dict(tbptt=2.5), "tbptt must be a positive integer or None, got 2.5"),
     (dict(seed=-1), "seed must be an integer >= 0, got -1"),
-    (dict(gamma=0), "gamma must be a number > 0, got 0"),
+    (dict(gamma=0), "gamma must be a finite number > 0, got 0"),
+    (dict(gamma=float("inf")), "gamma must be a finite number > 0, got inf"),
+    (dict(forget_bias=float("nan")), "forget_bias must be a finite number, got nan"),
     (dict(dtype="float16"), r"dtype must be one of \('float32', 'float64'\), got 'float16'"),
 ])
 def test_bad_config(kwargs, message):
@@ -220,7 +237,7 @@ def test_bad_options_give_clear_errors(tmp_path, capsys):
         parse(["--clip", "lots"])
     assert "expected a number > 0 or 'none', got 'lots'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="resume needs a run directory: pass --out DIR"):
-        cli(TINY + ["--resume"])
+        mnist.run_experiment(mnist.MnistConfig(data="mini"), out=None, resume=True)
     with pytest.raises(ValueError, match="train_subset must be at most the 4,000 images of the train split"):
         cli(["--data", "mini", "--train-subset", "4001", "--epochs", "1"])
     with pytest.raises(ValueError, match=r"forget_bias applies to the LSTM only"):
@@ -365,3 +382,177 @@ def test_plot_helper_takes_an_axis():
     line = next(line for line in ax.get_lines() if line.get_label() == "d=2")
     assert list(line.get_xdata()) == [50, 100]
     plt.close(fig)
+
+
+# ------------------------------------------------------------------ experiment rules and run-folder safety
+
+def main(*argv):
+    """``ttrnn mnist *argv`` through the command's error handling: the exit code."""
+    from ttrnn_np.cli import main as ttrnn
+    return ttrnn(["mnist", *argv])
+
+
+def test_the_test_set_is_evaluated_with_the_best_validation_parameters_not_the_last(tmp_path, monkeypatch):
+    """Validation scores that fall epoch after epoch make epoch 0 the best, so best ≠ last: the recorded test
+    accuracy must be that of the epoch-0 checkpoint."""
+    real, seen = mnist.evaluate_split, []
+
+    def falling_validation(model, params, split, config, **kwargs):
+        metrics = real(model, params, split, config, **kwargs)
+        if split.split == "val":
+            seen.append(metrics["accuracy"])
+            metrics = {**metrics, "accuracy": metrics["accuracy"] - 0.2 * (len(seen) - 1)}
+        return metrics
+
+    monkeypatch.setattr(mnist, "evaluate_split", falling_validation)
+    out = tmp_path / "run"
+    assert cli(TINY + ["--layout", "dense", "--epochs", "3", "--lr", "1e-2", "--out", str(out)]) == 0
+    monkeypatch.undo()
+    r = results_of(out)
+    assert r["best"]["epoch"] == 0 and r["epochs_run"] == 3 and len(seen) == 3
+    config = mnist.MnistConfig.from_dict(r["config"])
+    model, test = mnist.build_model(config), load_mnist("test", source="mini")
+    best, _, meta = load_checkpoint(out / "checkpoints" / "best")
+    last = load_checkpoint(out / "checkpoints" / "last")[0]
+    assert meta["epoch"] == 0
+    on_best, on_last = (mnist.evaluate_split(model, p, test, config) for p in (best, last))
+    assert on_best != on_last  # the rule can be seen to fail
+    assert r["test"] == {**on_best, "error_pct": 100 * (1 - on_best["accuracy"])}
+
+
+def test_the_seed_changes_the_initialisation(monkeypatch):
+    """--seed draws another initialisation (not only another batch order); the same seed draws the same one."""
+    class Captured(Exception):
+        pass
+
+    def capture(loss_fn, params, *args, **kwargs):
+        raise Captured(params)
+
+    monkeypatch.setattr(mnist, "fit", capture)
+    inits = {}
+    for seed in (0, 1, 0):
+        with pytest.raises(Captured) as info:
+            mnist.run_experiment(mnist.MnistConfig(data="mini", hidden_size=8, train_subset=64, val_subset=64,
+                                                   seed=seed, epochs=1), progress=False, stream=open(os.devnull, "w"))
+        inits.setdefault(seed, []).append(leaves(info.value.args[0]))
+    for path, leaf in inits[0][0].items():
+        np.testing.assert_array_equal(leaf, inits[0][1][path])
+    weights = [path for path in inits[0][0] if not path.endswith("/b")]  # biases start at fixed values
+    assert len(weights) == 6 and all(not np.array_equal(inits[0][0][p], inits[1][0][p]) for p in weights)
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    with runfolder.owned(out):  # another run holds the folder
+        assert main(*TINY, "--epochs", "1", "--out", str(out)) == 4
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"ttrnn mnist: error: {out} is in use by another run (process " in err
+        assert "choose another --out" in err and sorted(p.name for p in out.iterdir()) == ["run.lock"]
+    assert not out.exists()  # the holder's lock is gone and it left nothing behind
+    # a lock left by a process that has died is taken over
+    out.mkdir()
+    (out / "run.lock").write_text(json.dumps({"pid": 2 ** 22 + 12345, "host": socket.gethostname()}))
+    assert main(*TINY, "--epochs", "1", "--out", str(out)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "results.json"]
+
+
+def test_a_read_only_output_folder_fails_before_any_work(tmp_path, monkeypatch, capsys):
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).endswith("run.lock"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(runfolder.os, "open", read_only)
+    monkeypatch.setattr(mnist, "prepare_data", lambda *a, **k: pytest.fail("data were read before the check"))
+    assert main(*TINY, "--epochs", "1", "--out", str(tmp_path / "run")) == 4
+    assert capsys.readouterr().err == (f"ttrnn mnist: error: cannot write {tmp_path / 'run'}: Read-only file "
+                                       "system; the file system is read-only; write somewhere else\n")
+
+
+def test_a_full_disk_stops_cleanly_and_keeps_the_last_good_checkpoints(tmp_path, monkeypatch, capsys):
+    """The disk fills while epoch 1 is saved: one line, exit 4, epoch 0's checkpoints intact, no temporary files."""
+    real_fdopen, writes = os.fdopen, []
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        if "b" in mode:  # checkpoint files (the lock is written in text mode)
+            writes.append(fd)
+        f = real_fdopen(fd, mode, *args, **kwargs)
+        return Full(f) if len(writes) > 4 else f  # epoch 0: best and last, npz + json each
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(checkpoint.os, "fdopen", fdopen)
+    assert main(*TINY, "--layout", "dense", "--epochs", "3", "--lr", "1e-2", "--out", str(out)) == 4
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device; free some disk space" in err
+    assert sorted(p.name for p in out.rglob("*")) == ["best.json", "best.npz", "checkpoints", "last.json",
+                                                      "last.npz"]
+    assert load_checkpoint(out / "checkpoints" / "last")[2]["epoch"] == 1  # epoch 0 finished and saved
+    # resuming after space was freed finishes the run with the numbers of an uninterrupted one
+    assert cli(TINY + ["--layout", "dense", "--epochs", "3", "--lr", "1e-2", "--out", str(out), "--resume"]) == 0
+    assert cli(TINY + ["--layout", "dense", "--epochs", "3", "--lr", "1e-2", "--out", str(tmp_path / "b")]) == 0
+    assert results_of(out)["history"]["steps"]["loss"] == results_of(tmp_path / "b")["history"]["steps"]["loss"]
+
+
+def test_a_damaged_results_file_is_named_on_resume(tmp_path, capsys):
+    assert cli(TINY + ["--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    path = tmp_path / "run" / "results.json"
+    path.write_bytes(path.read_bytes()[:100])  # truncated by a crash of an older version
+    assert main(*TINY, "--epochs", "1", "--out", str(tmp_path / "run"), "--resume") == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"ttrnn mnist: error: {path} is damaged (not valid JSON: " in err
+
+
+def test_results_are_written_atomically(tmp_path, monkeypatch):
+    """A results file being replaced is whole or absent, never a part: it goes through write_atomic."""
+    written = []
+    real = runfolder.write_atomic
+    monkeypatch.setattr(runfolder, "write_atomic", lambda path, data: written.append(Path(path).name) or
+                        real(path, data))
+    assert cli(TINY + ["--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    assert written == ["results.json"] and json.loads((tmp_path / "run" / "results.json").read_text())
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
+def test_divergence_in_the_first_epoch_says_no_checkpoint_exists(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli(TINY + ["--lr", "1e30", "--clip", "none", "--epochs", "2", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "training diverged" in err and "no checkpoint was written: the run diverged in its first epoch" in err
+    assert "last good checkpoint" not in err
+    r = results_of(out)
+    assert r["status"] == "diverged" and r["diverged"]["epoch"] == 0 and r["test"] is None and r["best"] is None
+    assert not (out / "checkpoints").exists()
+
+
+def test_a_huge_finite_loss_is_divergence(tmp_path, monkeypatch, capsys):
+    """A loss that grows past MAX_LOSS_FACTOR × the first step's is divergence even while finite."""
+    real_loss = mnist.softmax_cross_entropy
+    calls = []
+
+    def exploding(logits, y):
+        calls.append(1)
+        return real_loss(logits, y) * (3.7e12 if len(calls) > 8 else 1.0)  # from the 9th batch on
+
+    monkeypatch.setattr(mnist, "softmax_cross_entropy", exploding)
+    assert cli(TINY + ["--epochs", "3", "--out", str(tmp_path / "run")]) == 1
+    r = results_of(tmp_path / "run")
+    assert r["status"] == "diverged" and r["diverged"]["what"] == "loss"
+    assert float(r["diverged"]["value"]) > 1e12 and "above the limit" in r["diverged"]["message"]
+    assert "the last good checkpoint is" in capsys.readouterr().err

@@ -353,8 +353,8 @@ def test_ttrnn_speaker_subcommand_runs_speaker_cli(corpus, tmp_path, capsys):
     assert ttrnn_main(["speaker", "--baseline", "--json"] + data_args(corpus)) == 0
     assert json.loads(capsys.readouterr().out)["an4"]["trials"]["speakers"] == 4
     assert ttrnn_main(["speaker", "--max-steps", "0"] + data_args(corpus)) == 2
-    assert "max_steps must be a positive integer" in capsys.readouterr().err
-    assert ttrnn_main(["speaker", "--baseline", "--an4-dir", str(tmp_path / "nowhere")]) == 2
+    assert "--max-steps must be a positive integer" in capsys.readouterr().err
+    assert ttrnn_main(["speaker", "--baseline", "--an4-dir", str(tmp_path / "nowhere")]) == 3  # missing data
     assert "AN4 data directory not found" in capsys.readouterr().err
 
 
@@ -440,3 +440,51 @@ def test_study_runs_resumes_and_writes_its_tables(corpus, tmp_path, capsys):
     assert len((tmp_path / "results" / "summary.csv").read_text().splitlines()) == 11
     assert study.main(argv) == 0
     assert "10 runs planned, 10 already done, 0 to train" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- run folders and rules
+
+def test_the_best_checkpoint_is_the_lowest_validation_eer(data, tmp_path, monkeypatch):
+    """"best" is the evaluation with the minimum validation EER (not the maximum, not the first or last), and
+    the test EERs in the results are those of its parameters.  The synthetic speakers are separated perfectly
+    (every validation EER is 0), so the validation EERs are set here: the minimum is the 2nd of 5."""
+    real, planned = sv.point_eers, [0.3, 0.1, 0.2, 0.25, 0.4]
+
+    def planned_validation(E, n_enrol, *args, **kwargs):
+        out = real(E, n_enrol, *args, **kwargs)
+        return {**out, "enrolment": planned.pop(0)} if planned else out
+
+    monkeypatch.setattr(sv, "point_eers", planned_validation)
+    config = sv.SpeakerConfig(**{**TINY, "max_steps": 10, "eval_every": 2, "patience": 0})
+    results = sv.train(config, data, tmp_path, progress=False)
+    val = [e["val_eer"] for e in results["history"]["evals"]]
+    assert val == [0.3, 0.1, 0.2, 0.25, 0.4]
+    best_at = 1
+    assert results["best"]["val_eer"] == min(val) and results["best"]["step"] == 2 * (best_at + 1)
+    params, _, meta = load_checkpoint(tmp_path / "checkpoints" / "best")
+    assert meta["epoch"] == best_at
+    model = sv.encoder_config(config)
+    for name, test in data["tests"].items():
+        E = sv.embed_utterances(model, params["encoder"], test, config.frames)
+        assert sv.verification(E, data["test_enrol"][name])["enrolment"]["eer"] == \
+            results["best"]["tests"][name]["enrolment"]["eer"]
+
+
+def test_a_folder_holding_another_run_is_refused_and_a_busy_one_too(tmp_path):
+    from ttrnn_np.experiments import runfolder
+    data = toy_data()
+    sv.train(sv.SpeakerConfig(**TINY), data, tmp_path / "run", progress=False)
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match=r"already holds a run \(results.json\); pass --resume to continue it"):
+        sv.train(sv.SpeakerConfig(**{**TINY, "rank": 3}), data, tmp_path / "run", progress=False)
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before  # untouched
+    with runfolder.owned(tmp_path / "busy"), pytest.raises(runfolder.RunFolderBusy, match="is in use by another run"):
+        sv.train(sv.SpeakerConfig(**TINY), data, tmp_path / "busy", progress=False)
+
+
+def test_the_cli_checks_the_run_folder_before_computing_features(corpus, tmp_path, monkeypatch, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text("{}")
+    monkeypatch.setattr(speaker_cli, "load_data", lambda *a, **k: pytest.fail("features were computed"))
+    assert ttrnn_main(["speaker", "--out", str(tmp_path / "run")] + data_args(corpus)) == 2
+    assert "already holds a run" in capsys.readouterr().err

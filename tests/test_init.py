@@ -57,3 +57,14 @@ def test_normal_rejects_bad_arguments():
         init.normal((2, 2), (2, 2), 2, -1.0, rng)
     with pytest.raises(ValueError, match="same length"):
         init.normal((2, 2), (4,), 2, 0.1, rng)
+
+
+def test_bad_ranks_and_modes_are_named():
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="rank must be an integer or a list of integers, got 2.7"):
+        init.glorot((4, 4), (4, 4), rank=2.7, rng=rng)
+    with pytest.raises(TypeError, match=r"rank must be an integer or a list of integers, got \[2.5\]"):
+        init.glorot((4, 4), (4, 4), rank=[2.5], rng=rng)
+    with pytest.raises(ValueError, match=r"modes must be positive integers, got row modes \(4, 0\)"):
+        init.glorot((4, 0), (4, 4), rank=2, rng=rng)
+    assert [c.shape for c in init.glorot((4, 4), (4, 4), rank=np.int64(2), rng=rng)] == [(1, 4, 4, 2), (2, 4, 4, 1)]

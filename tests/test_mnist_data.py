@@ -5,6 +5,7 @@ the mini-subset tests (the subset ships with the package, so they always run) an
 read $TTRNN_DATA/mnist — skipped when TTRNN_DATA is unset, failing when it is set but the files are missing
 or wrong.
 """
+import errno
 import gzip
 import http.server
 import os
@@ -18,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttrnn_np.data import download as dl
+from ttrnn_np.errors import OutputError
 from ttrnn_np.data import mnist
 from ttrnn_np.data import (DownloadError, MnistSplits, as_sequences, load_mnist, load_mnist_splits, normalize,
                            pixel_permutation, read_idx)
@@ -315,8 +317,73 @@ def test_all_mirrors_failing_lists_each_error_and_writes_nothing(tiny, server, t
     assert "could not download 't10k-images-idx3-ubyte.gz'" in message
     assert f"{unreachable}t10k-images-idx3-ubyte.gz: URLError" in message
     assert "missing/t10k-images-idx3-ubyte.gz: HTTPError: HTTP Error 404" in message
-    assert "bad/t10k-images-idx3-ubyte.gz: ValueError" in message and "wrong checksum" in message
+    assert "bad/t10k-images-idx3-ubyte.gz: DataError" in message and "wrong checksum" in message
     assert "short/t10k-images-idx3-ubyte.gz: OSError" in message and "connection closed after" in message
+    assert list(dest.iterdir()) == []
+
+
+def test_an_interrupted_download_leaves_no_partial_file(tiny, server, tmp_path, monkeypatch):
+    """Ctrl-C in the middle of a transfer: the bytes received so far are removed, nothing has the real name."""
+    _, _, contents = tiny
+    base, files = server
+    serve_tiny(files, contents, "ok")
+    real_fetch, seen = dl._fetch_url, []
+
+    def interrupted(url, out_path, **kwargs):
+        real_fetch(url, out_path, **kwargs)
+        seen.append(Path(out_path).stat().st_size)  # the whole body was on disk under the temporary name
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dl, "_fetch_url", interrupted)
+    dest = tmp_path / "downloaded"
+    with pytest.raises(KeyboardInterrupt):
+        load_mnist("test", data_dir=dest, download=True, mirrors=[f"{base}/ok/"])
+    assert seen and seen[0] > 0 and list(dest.iterdir()) == []
+
+
+def test_a_folder_that_cannot_be_written_is_named_not_the_network(tiny, server, tmp_path, monkeypatch):
+    _, _, contents = tiny
+    base, files = server
+    serve_tiny(files, contents, "ok")
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(dl.tempfile, "mkstemp", read_only)
+    dest = tmp_path / "downloaded"
+    with pytest.raises(OutputError, match=f"cannot write {dest}: Read-only file system; the file system is "
+                                          "read-only; write somewhere else") as info:
+        load_mnist("test", data_dir=dest, download=True, mirrors=[f"{base}/ok/"])
+    assert "internet" not in str(info.value) and not isinstance(info.value, DownloadError)
+
+
+def test_a_full_disk_during_a_download_is_an_output_error(tiny, server, tmp_path, monkeypatch):
+    _, _, contents = tiny
+    base, files = server
+    serve_tiny(files, contents, "ok")
+    real_open = open
+
+    class FullFile:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.f.__exit__(*exc)
+
+    monkeypatch.setattr(dl, "open", lambda path, mode="r", **kw: FullFile(real_open(path, mode, **kw)),
+                        raising=False)
+    dest = tmp_path / "downloaded"
+    with pytest.raises(OutputError, match="No space left on device; free some disk space"):
+        load_mnist("test", data_dir=dest, download=True, mirrors=[f"{base}/ok/", f"{base}/ok/"])
     assert list(dest.iterdir()) == []
 
 

@@ -81,7 +81,11 @@ def test_tiny_sweep_writes_results_and_figures_and_resumes_without_retraining(tm
     report = json.loads((tmp_path / "stability.json").read_text())
     assert [(r["model"], r["lr"], r["status"]) for r in report["lr_sweep"]] == [
         ("dense", 1e-3, "complete"), ("dense", 1e-2, "complete"), ("tt", 1e-3, "complete"), ("tt", 1e-2, "complete")]
-    assert all(0 <= r["best_val_pct"] <= 100 for r in report["lr_sweep"])
+    for r in report["lr_sweep"]:  # each row is its run's own best validation accuracy
+        config = stability.sweep_configs(stability.parse_args(argv))[r["model"], r["lr"]]
+        stored = json.loads((stability.run_dir(tmp_path, config) / "results.json").read_text())
+        assert r["best_val_pct"] == 100 * stored["best"]["val_accuracy"]
+        assert r["best_val_pct"] == 100 * max(e["val_accuracy"] for e in stored["history"]["epochs"])
     steps = -(-256 // 128)
     for model in ("dense", "tt"):
         assert report["grad_norms"][model]["steps"] == steps and report["grad_norms"][model]["lr"] == 1e-2

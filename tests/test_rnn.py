@@ -273,3 +273,31 @@ def test_an_older_checkpoint_resumes(tmp_path):
                            resume=True)
     for path, leaf in tree_flatten(resumed.params)[0].items():
         np.testing.assert_array_equal(leaf, tree_flatten(straight.params)[0][path])
+
+
+def test_a_state_of_the_wrong_batch_or_shape_is_named():
+    from ttrnn_np.cells import CellConfig
+    from ttrnn_np.rnn import ModelConfig, forward, init_model
+    config = ModelConfig(CellConfig(kind="lstm", layout="joint", input_size=4, hidden_size=8, n_cores=2, rank=2))
+    params = init_model(config, np.random.default_rng(0))
+    X = np.zeros((3, 5, 4))  # (B, T, I)
+    good = (np.zeros((3, 8)), np.zeros((3, 8)))
+    assert np.shape(forward(config, params, X, state=[good]))[0] == 3
+    with pytest.raises(ValueError, match=r"state\[0\] must be 2 array\(s\) of shape \(B, H\) = \(3, 8\) "
+                                         r"\(\(h, c\) for X with B = 3\), got shapes \[\(2, 8\), \(2, 8\)\]"):
+        forward(config, params, X, state=[(np.zeros((2, 8)), np.zeros((2, 8)))])
+    with pytest.raises(ValueError, match=r"got shapes \[\(3, 8\)\]"):
+        forward(config, params, X, state=[(np.zeros((3, 8)),)])
+
+
+def test_non_finite_inputs_propagate_as_documented():
+    """The product and the cells do not check values (documented in ttmatmul.matmul and rnn.forward): a NaN
+    in one sample's input reaches that sample's output, and only that sample's."""
+    from ttrnn_np.cells import CellConfig
+    from ttrnn_np.rnn import ModelConfig, forward, init_model
+    config = ModelConfig(CellConfig(kind="gru", layout="joint", input_size=4, hidden_size=8, n_cores=2, rank=2))
+    params = init_model(config, np.random.default_rng(0))
+    X = np.random.default_rng(1).normal(size=(3, 5, 4))  # (B, T, I)
+    X[1, 2, 0] = np.nan
+    h = forward(config, params, X)  # (3, K)
+    assert np.all(np.isnan(h[1])) and np.all(np.isfinite(h[[0, 2]]))

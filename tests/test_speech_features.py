@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ttrnn_np.errors import DataError
 from ttrnn_np.speech.audio import _kaiser, dbfs, normalize_volume, read_audio, resample, to_mono
 from ttrnn_np.speech.features import (FeatureConfig, feature_stats, features_from_waveform, frame_signal,
                                       hann_window, hz_to_mel, mel_band_edges, mel_filterbank, mel_spectrogram,
@@ -293,3 +294,24 @@ def test_feature_normalisation_errors():
         normalize_features(np.zeros(3))
     with pytest.raises(ValueError, match="0 frames"):
         normalize_features(np.zeros((0, 2)))
+
+
+def test_non_finite_waveforms_and_impossible_filterbanks_are_refused():
+    x = np.sin(np.arange(4000) / 7.0)  # (L,)
+    x[100] = np.nan
+    with pytest.raises(ValueError, match="expected a finite waveform, got 1 NaN or infinite samples of 4000"):
+        features_from_waveform(x)
+    with pytest.raises(ValueError, match="n_fft must be an integer >= 2, got 0"):
+        mel_filterbank(40, 0)
+    with pytest.raises(ValueError, match=r"\d+ of n_mels=256 filters catch no FFT bin at n_fft=512"):
+        mel_filterbank(256, 512)
+    F = mel_filterbank()  # the defaults: every one of the 40 filters catches a bin
+    assert F.shape == (40, 201) and np.all(F.max(axis=1) > 0)
+
+
+def test_an_undecodable_audio_file_is_named(tmp_path):
+    pytest.importorskip("soundfile")
+    bad = tmp_path / "1-2-3.flac"
+    bad.write_bytes(b"fLaC" + bytes(100))  # a FLAC header and nothing readable after it
+    with pytest.raises(DataError, match=f"cannot decode the audio file {bad}: .*corrupt or truncated"):
+        read_audio(bad)

@@ -253,3 +253,41 @@ def test_bad_arguments():
         run(epochs=1, evaluate=lambda p: {"val_accuracy": 1.0, "time": 2.0})
     with pytest.raises(ValueError, match=r"train_batches\(0, rng\) yielded no batches"):
         run(epochs=1, batches=lambda e, rng: [])
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_an_infinite_loss_stops_training_like_nan(value):
+    """A loss of exactly ±inf (not NaN) is divergence too, reported as the loss, before its gradient is used."""
+    def scaled_loss(p, batch):
+        X, y, scale = batch
+        return softmax_cross_entropy(logits(p, X), y) * scale
+
+    def batches(epoch, rng):
+        good = [(X, y, 1.0) for X, y in minibatches(X_TR, Y_TR, 32, rng)]
+        return good[:2] + [(X_TR[:4], Y_TR[:4], value)] + good[2:] if epoch == 1 else good
+
+    with np.errstate(invalid="ignore", over="ignore"), pytest.raises(TrainingDiverged) as info:
+        fit(scaled_loss, init_params(), batches, epochs=3, lr=0.05, evaluate=evaluate, progress=False)
+    steps_per_epoch = len(minibatches(X_TR, Y_TR, 32))
+    assert (info.value.what, info.value.epoch, info.value.step) == ("loss", 1, steps_per_epoch + 2)
+    assert info.value.value == value and info.value.limit is None
+
+
+def test_a_loss_far_above_the_first_stops_training(tmp_path):
+    """max_loss_factor f: a finite loss above f × the first step's loss is divergence (the checkpoints stay)."""
+    def batches(epoch, rng):
+        good = list(minibatches(X_TR, Y_TR, 32, rng))
+        return good[:1] + [(1e4 * X_TR[:32], (Y_TR[:32] + 1) % K)] + good[1:] if epoch == 1 else good
+
+    clean = run(epochs=3, max_loss_factor=100.0)  # a normal run never comes near the bound
+    first = clean.history["steps"]["loss"][0]
+    assert max(clean.history["steps"]["loss"]) < 2 * first
+    with pytest.raises(TrainingDiverged) as info:
+        run(tmp_path, epochs=3, batches=batches, max_loss_factor=100.0)
+    err, steps_per_epoch = info.value, len(minibatches(X_TR, Y_TR, 32))
+    assert (err.what, err.epoch, err.step) == ("loss", 1, steps_per_epoch + 1)
+    assert np.isfinite(err.value) and err.value > 100 * first and err.limit == pytest.approx(100 * max(first, 1))
+    assert f"above the limit {err.limit:.4g}" in str(err)
+    assert load_checkpoint(tmp_path / "last")[2]["epoch"] == 1
+    with pytest.raises(ValueError, match="max_loss_factor must be a finite number > 1 or None, got 0.5"):
+        run(epochs=1, max_loss_factor=0.5)

@@ -235,3 +235,16 @@ def test_bad_inputs_name_both_shapes():
             product(X, [])
         with pytest.raises(ValueError, match="core 1 must be 4-D"):
             product(X, [cores[0], cores[1][0]])
+
+
+def test_non_finite_values_propagate_like_the_dense_product():
+    """Documented behaviour (no check on the hot path): NaN and inf flow through as in X @ full(W)."""
+    from ttrnn_np import init
+    W = init.glorot((2, 3), (3, 2), rank=2, rng=np.random.default_rng(0))
+    X = np.ones((2, 6))  # (B, M)
+    X[0, 1] = np.nan
+    X[1, 4] = np.inf
+    Y = ttmatmul.matmul(X, W)  # (2, 6)
+    dense = X @ ttmatrix.full(W)  # (2, 6)
+    assert np.all(np.isnan(Y[0])) and np.all(np.isnan(dense[0]))
+    assert not np.any(np.isfinite(Y[1])) and not np.any(np.isfinite(dense[1]))  # ±inf or NaN (inf − inf)

@@ -22,12 +22,14 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
+from .errors import DataError, output_error
 from .pytree import tree_flatten, tree_unflatten
 
-__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_files", "jsonable"]
+__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_files", "jsonable", "write_atomic"]
 
 FORMAT = "ttrnn_np.checkpoint"
 FORMAT_VERSION = 1
@@ -64,20 +66,47 @@ def jsonable(obj):
     return json.loads(json.dumps(obj, default=_json_default))
 
 
-def _atomic_write(path, data):
-    """Write ``data`` (bytes) to ``path`` via a temporary file in the same directory and ``os.replace``."""
+def write_atomic(path, data):
+    """Write ``data`` (bytes) to ``path`` so that a reader sees the old file or the new one, never a part.
+
+    The bytes go to a temporary file in the same directory, are flushed to disk (fsync), get the permissions
+    of a new file (0o666 minus the umask), and are renamed over ``path`` with ``os.replace``; the directory is
+    then synced so the rename survives a crash.  An ``OSError`` (read-only or full disk) removes the temporary
+    file, leaves ``path`` as it was and is raised as ``errors.OutputError`` naming ``path``.
+    """
     directory, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        tmp = None
+        _sync_directory(directory)
+    except OSError as err:
+        raise output_error(path, err) from err
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def _sync_directory(directory):
+    """fsync a directory (where the platform allows it), so a rename inside it is on disk."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the rename itself is still atomic
+    finally:
+        os.close(fd)
 
 
 def save_checkpoint(path, params, opt_state=None, meta=None):
@@ -97,9 +126,12 @@ def save_checkpoint(path, params, opt_state=None, meta=None):
               "npz_sha256": hashlib.sha256(npz_bytes).hexdigest(),
               "structure": structure, "meta": {} if meta is None else meta}
     json_bytes = json.dumps(header, default=_json_default).encode()
-    os.makedirs(os.path.dirname(os.path.abspath(npz_path)), exist_ok=True)
-    _atomic_write(npz_path, npz_bytes)
-    _atomic_write(json_path, json_bytes)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(npz_path)), exist_ok=True)
+    except OSError as err:
+        raise output_error(os.path.dirname(os.path.abspath(npz_path)), err) from err
+    write_atomic(npz_path, npz_bytes)
+    write_atomic(json_path, json_bytes)
     return npz_path, json_path
 
 
@@ -108,24 +140,25 @@ def _read_header(json_path):
         with open(json_path, "rb") as f:
             header = json.loads(f.read().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"corrupt checkpoint metadata {json_path}: {err}") from err
+        raise DataError(f"corrupt checkpoint metadata {json_path}: {err}") from err
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"{json_path} is not a ttrnn_np checkpoint: expected format {FORMAT!r}, got "
+        raise DataError(f"{json_path} is not a ttrnn_np checkpoint: expected format {FORMAT!r}, got "
                          f"{header.get('format') if isinstance(header, dict) else type(header).__name__!r}")
     if header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{json_path} has checkpoint format version {header.get('format_version')!r}; "
+        raise DataError(f"{json_path} has checkpoint format version {header.get('format_version')!r}; "
                          f"this ttrnn_np reads version {FORMAT_VERSION}")
     missing = [k for k in ("npz_sha256", "structure", "meta") if k not in header]
     if missing:
-        raise ValueError(f"corrupt checkpoint metadata {json_path}: missing field(s) {missing}")
+        raise DataError(f"corrupt checkpoint metadata {json_path}: missing field(s) {missing}")
     return header
 
 
 def load_checkpoint(path):
     """Read a checkpoint written by ``save_checkpoint``; returns ``(params, opt_state or None, meta)``.
 
-    Raises FileNotFoundError if either file is missing and ValueError for a format version mismatch,
-    a corrupt file, or an npz that does not belong to the json.
+    Raises FileNotFoundError if either file is missing and ``errors.DataError`` (a ValueError) for a format
+    version mismatch, a corrupt file, an npz that does not belong to the json, or an npz holding pickled
+    (object) arrays — those are refused even when the hash matches: loading them could run code.
     """
     npz_path, json_path = checkpoint_files(path)
     for name in (json_path, npz_path):
@@ -136,13 +169,13 @@ def load_checkpoint(path):
     with open(npz_path, "rb") as f:
         npz_bytes = f.read()
     if hashlib.sha256(npz_bytes).hexdigest() != header["npz_sha256"]:
-        raise ValueError(f"{npz_path} does not match {json_path} (SHA-256 differs): the two files come from "
+        raise DataError(f"{npz_path} does not match {json_path} (SHA-256 differs): the two files come from "
                          "different saves (an interrupted save?) or the npz is damaged")
-    with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
-        try:
+    try:
+        with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
             tree = tree_unflatten(header["structure"], npz)
-        except ValueError as err:
-            raise ValueError(f"corrupt checkpoint {json_path}: {err}") from err
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # damaged zip, pickled (object) arrays
+        raise DataError(f"corrupt checkpoint {npz_path}: {err}") from err
     if not (isinstance(tree, dict) and "params" in tree):
-        raise ValueError(f"corrupt checkpoint {json_path}: the structure has no 'params' entry")
+        raise DataError(f"corrupt checkpoint {json_path}: the structure has no 'params' entry")
     return tree["params"], tree.get("opt_state"), header["meta"]

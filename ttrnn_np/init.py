@@ -15,6 +15,7 @@ does) undershoots σ_full by √(∏ r_k).  The entries of W are not Gaussian (t
 variance is exact; ``tests/test_init.py`` checks it empirically across modes and ranks.
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -36,6 +37,9 @@ def normal(row_modes, col_modes, rank, std, rng, dtype=np.float64):
     if len(row_modes) != len(col_modes):
         raise ValueError(f"row modes {tuple(row_modes)} and column modes {tuple(col_modes)} must have the same "
                          "length (one pair per core)")
+    if not all(isinstance(m, numbers.Integral) and m >= 1 for m in (*row_modes, *col_modes)):
+        raise ValueError(f"modes must be positive integers, got row modes {tuple(row_modes)} and column modes "
+                         f"{tuple(col_modes)} (a mode 0 would make an empty core)")
     r = check_ranks(rank, row_modes, col_modes, stacklevel=3)
     sigma = core_std(std, r)
     return [(sigma * rng.standard_normal((r[k], m, n, r[k + 1]))).astype(dtype)  # (r_k, m_k, n_k, r_k+1)

@@ -114,6 +114,13 @@ def _check_input(config, params, X, state, perturb):
     for name, value in (("state", state), ("perturb", perturb)):
         if value is not None and len(value) != L:
             raise ValueError(f"{name} must have one entry per layer ({L}), got {len(value)}")
+    if state is not None:
+        B, H, parts = np.shape(X)[0], config.cell.hidden_size, 2 if config.cell.kind == "lstm" else 1
+        for ell, layer_state in enumerate(state):
+            shapes = [np.shape(s) for s in layer_state]
+            if len(shapes) != parts or any(s != (B, H) for s in shapes):
+                raise ValueError(f"state[{ell}] must be {parts} array(s) of shape (B, H) = ({B}, {H}) "
+                                 f"({'(h, c)' if parts == 2 else '(h,)'} for X with B = {B}), got shapes {shapes}")
     if len(params["layers"]) != L or (config.head is not None) != ("head" in params):
         raise ValueError(f"params do not match the config: {len(params['layers'])} layers and "
                          f"{'a' if 'head' in params else 'no'} head, expected {L} layers and "
@@ -126,6 +133,8 @@ def forward(config, params, X, state=None, return_state=False, perturb=None, ref
     ``state``: one tuple per layer ((h, c) LSTM, (h,) GRU, each (B, H)) to start from instead of zeros.
     ``return_state=True`` also returns the final state of every layer.  X is cast to the parameters' dtype.
     ``reference=True`` (or a ``perturb``, one entry per layer) unrolls every layer by ``unroll_reference``.
+    Shapes are checked (X, state); values are not: a NaN or inf in X, a state or the parameters propagates into
+    the output as in NumPy (see ``ttmatmul.matmul``); ``training.fit`` stops on a non-finite loss.
     """
     _check_input(config, params, X, state, perturb)
     B, T, I = np.shape(X)

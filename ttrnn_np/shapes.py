@@ -133,6 +133,13 @@ def rank_tuple(rank, d):
     if isinstance(rank, numbers.Integral) and not isinstance(rank, bool):
         inner = [int(rank)] * (d - 1)
     else:
+        given = rank
+        try:
+            rank = list(rank)
+        except TypeError:
+            rank = None
+        if rank is None or not all(isinstance(r, numbers.Integral) and not isinstance(r, bool) for r in rank):
+            raise TypeError(f"rank must be an integer or a list of integers, got {given!r}")
         rank = [int(r) for r in rank]
         if len(rank) == d + 1:
             if rank[0] != 1 or rank[-1] != 1:

@@ -8,7 +8,10 @@ One step of ``fit`` on a batch, with θ the parameter pytree and S the optimizer
     ĝ, ‖g‖ = clip_by_global_norm(g, clip)            ‖g‖ is the pre-clip global L2 norm (logged)
     θ, S   = optimizer.step(θ, ĝ, S, η)              η = lr(e) per epoch, or lr(s) per step
 
-A non-finite L or ‖g‖ stops training with ``TrainingDiverged`` before θ is touched.  After each epoch
+**Divergence.**  A non-finite L (NaN or ±inf) or ‖g‖ stops training with ``TrainingDiverged`` before θ is
+touched; so does L > f · max(L_0, 1) when ``max_loss_factor`` f is given, with L_0 the loss of the run's
+first step (the experiments use f = 100: a cross-entropy that starts at ln 10 ≈ 2.3 and climbs past 230 has
+left training, even while it is still finite; the floor 1 keeps a loss that starts near 0 from tripping it).  After each epoch
 ``evaluate(θ)`` returns metrics; the best epoch by ``select_metric`` is kept (checkpoint ``best``) and so
 is the latest state (checkpoint ``last``: θ, S, RNG state, history).  ``resume=True`` continues from
 ``last`` and produces exactly the numbers of an uninterrupted run, provided ``train_batches(e, rng)``
@@ -39,11 +42,16 @@ _write = print if tqdm is None else tqdm.write  # a line of text that does not b
 
 
 class TrainingDiverged(RuntimeError):
-    """Raised on a non-finite loss or gradient norm; attributes ``what``, ``value``, ``epoch``, ``step``."""
+    """Raised on a non-finite loss or gradient norm, or a loss above ``max_loss_factor`` × the first loss.
 
-    def __init__(self, what, value, epoch, step):
-        self.what, self.value, self.epoch, self.step = what, value, epoch, step
-        super().__init__(f"training diverged: the {what} is {value} at global step {step} in epoch {epoch} "
+    Attributes ``what`` ("loss" or "gradient norm"), ``value``, ``epoch``, ``step`` and ``limit`` (the loss
+    bound that was crossed, None for a non-finite value).
+    """
+
+    def __init__(self, what, value, epoch, step, limit=None):
+        self.what, self.value, self.epoch, self.step, self.limit = what, value, epoch, step, limit
+        why = f"{value}" if limit is None else f"{value:.4g}, above the limit {limit:.4g}"
+        super().__init__(f"training diverged: the {what} is {why} at global step {step} in epoch {epoch} "
                          "(both 0-based); the parameters were not updated and saved checkpoints are left intact")
 
 
@@ -161,7 +169,7 @@ def _restore(checkpoint_dir, params, settings):
 
 def fit(loss_fn, params, train_batches, *, epochs, optimizer="adam", lr=1e-3, lr_unit="epoch", clip=None,
         evaluate=None, select_metric="val_accuracy", mode="max", checkpoint_dir=None, resume=False, seed=0,
-        config=None, progress=True, log_grad_norms=False, on_step=None):
+        config=None, progress=True, log_grad_norms=False, on_step=None, max_loss_factor=None):
     """Train ``params`` to minimise ``loss_fn(params, batch)`` for ``epochs`` epochs (the total, also on resume).
 
     train_batches(epoch, rng) -> iterable of batches: one epoch's data, shuffled with ``rng`` (the run's
@@ -177,7 +185,9 @@ def fit(loss_fn, params, train_batches, *, epochs, optimizer="adam", lr=1e-3, lr
     config: JSON-able model / experiment description stored in the checkpoints.
     log_grad_norms: also record each parameter leaf's pre-clip gradient norm per step.
     on_step(record): called after every step with {"epoch", "step", "loss", "grad_norm", "lr", "time"}.
-    Returns a ``FitResult``; raises ``TrainingDiverged`` on a non-finite loss or gradient.
+    max_loss_factor: f > 1 stops training when a step's loss exceeds f × max(first loss, 1) (None: never).
+    Returns a ``FitResult``; raises ``TrainingDiverged`` on a non-finite loss or gradient, or a loss above
+    the bound.
     """
     if not (isinstance(epochs, numbers.Integral) and epochs >= 0):
         raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
@@ -186,6 +196,9 @@ def fit(loss_fn, params, train_batches, *, epochs, optimizer="adam", lr=1e-3, lr
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir")
     clip_by_global_norm({}, clip)  # validates clip now rather than at the first step
+    if max_loss_factor is not None and not (isinstance(max_loss_factor, numbers.Real) and max_loss_factor > 1
+                                            and math.isfinite(max_loss_factor)):
+        raise ValueError(f"max_loss_factor must be a finite number > 1 or None, got {max_loss_factor!r}")
     opt = optimizer if isinstance(optimizer, Optimizer) else Optimizer(optimizer)
     schedule = lr if callable(lr) else constant(lr)
     settings = jsonable({"optimizer": opt.name, "hyper": opt.hyper, "clip": clip, "lr_unit": lr_unit, "seed": seed,
@@ -224,6 +237,10 @@ def fit(loss_fn, params, train_batches, *, epochs, optimizer="adam", lr=1e-3, lr
                 for what, value in (("loss", loss), ("gradient norm", grad_norm)):
                     if not math.isfinite(value):
                         raise TrainingDiverged(what, value, epoch, run["step"])
+                first_loss = steps["loss"][0] if steps["loss"] else loss  # L_0, also after a resume
+                limit = None if max_loss_factor is None else max_loss_factor * max(first_loss, 1.0)
+                if limit is not None and loss > limit:
+                    raise TrainingDiverged("loss", loss, epoch, run["step"], limit=limit)
                 params, opt_state = opt.step(params, grads, opt_state, lr_now)
                 record = {"epoch": epoch, "step": run["step"], "loss": loss, "grad_norm": grad_norm,
                           "lr": lr_now, "time": time.perf_counter() - t0}

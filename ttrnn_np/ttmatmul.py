@@ -294,6 +294,11 @@ def matmul(X, cores, order="auto"):
 
     ``order`` is "auto" (the cheaper direction by FLOP count), "ltr" or "rtl".  A one-core TT-matrix
     (1, M, N, 1) is a dense matrix, and its product is one GEMM (autograd differentiates ``np.dot``).
+
+    Non-finite values are not checked here: a NaN or inf in X or a core propagates into Y exactly as in
+    ``X @ full(W)`` (a check would cost a pass over the data on every step of training).  ``tt.tt_svd`` checks,
+    because an SVD of a non-finite matrix fails with an obscure LinAlgError; to check your inputs, test
+    ``np.isfinite(X).all()``, and training (``training.fit``) stops on a non-finite loss or gradient.
     """
     cores, structure, order = _checked(X, cores, order)
     if len(cores) == 1:

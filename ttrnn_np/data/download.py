@@ -21,6 +21,8 @@ import urllib.request
 import zlib
 from pathlib import Path
 
+from ..errors import DataError, OutputError, output_error
+
 try:
     from tqdm.auto import tqdm
 except ImportError:
@@ -63,11 +65,11 @@ def read_content(path):
     try:
         return gzip.decompress(data)
     except EOFError:
-        raise ValueError(
+        raise DataError(
             f"{path}: truncated gzip file ({len(data)} compressed bytes end before the end-of-stream "
             f"marker); delete it and fetch it again") from None
     except (gzip.BadGzipFile, zlib.error) as err:
-        raise ValueError(f"{path}: corrupt gzip file ({err}); delete it and fetch it again") from None
+        raise DataError(f"{path}: corrupt gzip file ({err}); delete it and fetch it again") from None
 
 
 def md5_hex(data):
@@ -76,10 +78,10 @@ def md5_hex(data):
 
 
 def check_md5(data, expected, what):
-    """Raise ``ValueError`` naming ``what``, the expected and the actual digest if ``md5(data) != expected``."""
+    """Raise ``errors.DataError`` (a ValueError) naming ``what``, the expected and the actual digest on a mismatch."""
     got = md5_hex(data)
     if got != expected:
-        raise ValueError(f"{what}: wrong checksum, expected md5 {expected}, got {got}; the file is corrupt, "
+        raise DataError(f"{what}: wrong checksum, expected md5 {expected}, got {got}; the file is corrupt, "
                          f"truncated or a different file — delete it and fetch it again")
 
 
@@ -120,7 +122,10 @@ def _fetch_url(url, out_path, *, timeout=30.0, desc=None):
         received = 0
         try:
             while chunk := response.read(_CHUNK_BYTES):
-                out.write(chunk)
+                try:
+                    out.write(chunk)
+                except OSError as err:  # the local disk, not the network
+                    raise output_error(out_path, err) from err
                 received += len(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
@@ -131,18 +136,32 @@ def _fetch_url(url, out_path, *, timeout=30.0, desc=None):
         raise OSError(f"{url}: connection closed after {received} of {total} bytes")
 
 
+def _check_writable(folder):
+    """Create ``folder`` and prove a file can be written there; ``OutputError`` naming it if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".part")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise output_error(folder, err) from err
+
+
 def download_file(filename, mirrors, dest, validate, *, timeout=30.0):
     """Download ``filename`` from the first mirror that delivers a valid copy; write it atomically to ``dest``.
 
     ``mirrors`` are base URLs tried in order (``mirror.rstrip('/') + '/' + filename``).  ``validate(path)``
     must raise ``ValueError`` for a bad file (e.g. a checksum mismatch); a bad copy counts as that mirror's
     failure and the next mirror is tried.  Raises ``DownloadError`` listing every mirror's error when none
-    succeeds.  Returns ``Path(dest)``.
+    succeeds, and ``errors.OutputError`` at once when the destination folder cannot be written (read-only,
+    full): no mirror can help with that.  An interrupted download (Ctrl-C included) leaves no partial file.
+    Returns ``Path(dest)``.
     """
     if isinstance(mirrors, str):
         raise TypeError(f"download_file: expected a sequence of mirror base URLs, got the string {mirrors!r}")
     if not mirrors:
         raise ValueError(f"download_file: expected at least one mirror URL for {filename!r}, got none")
+    _check_writable(Path(dest).parent)
     errors = []
     for mirror in mirrors:
         url = f"{mirror.rstrip('/')}/{filename}"
@@ -151,6 +170,8 @@ def download_file(filename, mirrors, dest, validate, *, timeout=30.0):
                 _fetch_url(url, tmp, timeout=timeout, desc=filename)
                 validate(tmp)
             return Path(dest)
+        except OutputError:
+            raise
         except (OSError, http.client.HTTPException, ValueError) as err:
             errors.append(f"  - {url}: {type(err).__name__}: {err}")
     raise DownloadError(f"could not download {filename!r} into {Path(dest).parent}; every mirror failed:\n"

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from .download import check_md5, data_root, download_file, read_content, user_cache_dir
 
 __all__ = ["SOURCES", "SEQUENCE_VIEWS", "MnistSet", "MnistSplits", "load_mnist", "load_mnist_splits", "as_sequences",
@@ -82,23 +83,24 @@ _VERIFIED = set()  # (resolved path, size, mtime_ns, md5) of files already verif
 def parse_idx(buf, name="<bytes>"):
     """Decode the bytes of an IDX file into a writable array in native byte order.
 
-    ``name`` (usually the file path) appears in every error.  Raises ``ValueError`` for a bad magic number, an
-    unknown type code, zero dimensions, or a payload whose length differs from the header's promise.
+    ``name`` (usually the file path) appears in every error.  Raises ``errors.DataError`` (a ValueError) for a
+    bad magic number, an unknown type code, zero dimensions, or a payload whose length differs from the header's
+    promise.
     """
     if len(buf) < 4 or buf[:2] != b"\0\0" or buf[2] not in _IDX_DTYPES or buf[3] == 0:
         codes = ", ".join(f"0x{code:02X}" for code in _IDX_DTYPES)
-        raise ValueError(f"{name}: not an IDX file, expected magic 00 00 <type code in {codes}> <ndim ≥ 1>, "
+        raise DataError(f"{name}: not an IDX file, expected magic 00 00 <type code in {codes}> <ndim ≥ 1>, "
                          f"got {buf[:4].hex(' ') or 'an empty file'}")
     ndim = buf[3]
     header = 4 + 4 * ndim
     if len(buf) < header:
-        raise ValueError(f"{name}: truncated IDX header, expected {header} bytes, got {len(buf)} bytes")
+        raise DataError(f"{name}: truncated IDX header, expected {header} bytes, got {len(buf)} bytes")
     shape = tuple(int(n) for n in np.frombuffer(buf, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[buf[2]])
     expected = header + math.prod(shape) * dtype.itemsize
     if len(buf) != expected:
         problem = "truncated file" if len(buf) < expected else "trailing bytes after the data"
-        raise ValueError(f"{name}: {problem}: the header announces {shape} {dtype.name}, expected "
+        raise DataError(f"{name}: {problem}: the header announces {shape} {dtype.name}, expected "
                          f"{expected} bytes, got {len(buf)} bytes")
     values = np.frombuffer(buf, dtype, offset=header).reshape(shape)  # shape, big-endian, read-only
     return values.astype(dtype.newbyteorder("="))  # shape, native order, writable copy
@@ -226,10 +228,10 @@ def load_mnist(split="train", *, source="full", data_dir=None, download=False, v
         arrays[kind] = (path, _read_verified(path, md5, verify))  # (path, (N, 28, 28) or (N,) array)
     (image_path, images), (label_path, labels) = arrays["images"], arrays["labels"]  # (N, 28, 28), (N,) uint8
     if images.dtype != np.uint8 or images.shape[1:] != (SIDE, SIDE):
-        raise ValueError(f"{image_path}: expected uint8 images of shape (N, 28, 28), "
+        raise DataError(f"{image_path}: expected uint8 images of shape (N, 28, 28), "
                          f"got {images.dtype} {images.shape}")
     if labels.dtype != np.uint8 or labels.shape != images.shape[:1] or labels.max(initial=0) > 9:
-        raise ValueError(f"{label_path}: expected {len(images)} uint8 labels in 0..9 to match {image_path}, "
+        raise DataError(f"{label_path}: expected {len(images)} uint8 labels in 0..9 to match {image_path}, "
                          f"got {labels.dtype} {labels.shape} with max {labels.max(initial=0)}")
     return MnistSet(images, labels.astype(np.int64), split, source)  # (N, 28, 28) uint8, (N,) int64
 

@@ -23,10 +23,8 @@ probe on 10,000 training images, 2e-3 and 1e-2 reached the same validation accur
 arrays, the gradient flows through the last k steps only; evaluation always reads the whole sequence.
 """
 import dataclasses
-import json
 import math
 import numbers
-import os
 import sys
 import time
 from pathlib import Path
@@ -43,6 +41,7 @@ from ..rnn import ModelConfig, forward, init_model, truncated_bptt, upgrade_para
 from ..sizes import model_sizes, size_story
 from ..training import TrainingDiverged, fit, minibatches
 from .progress import EpochProgress
+from .runfolder import RESULTS_FILE, checkpoint_dir, owned, read_json, write_json
 from .runtime import machine_info
 
 __all__ = ["RECIPES", "MnistConfig", "build_model", "prepare_data", "evaluate_split",
@@ -55,7 +54,7 @@ RECIPES = {
 CHOICES = {"cell": tuple(GATES), "layout": LAYOUTS, "head": HEAD_LAYOUTS, "view": SEQUENCE_VIEWS,
            "schedule": ("step", "cosine", "constant"), "data": SOURCES, "dtype": ("float32", "float64"),
            "init": INITS}
-RESULTS_FILE = "results.json"
+MAX_LOSS_FACTOR = 100.0  # a training loss above this multiple of the first step's loss (at least 1) is divergence
 RENAMED_FIELDS = {"hidden": "hidden_size"}  # config fields renamed since runs were first stored: old → new
 
 
@@ -118,10 +117,13 @@ class MnistConfig:
                 raise ValueError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if not (isinstance(self.lr, numbers.Real) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not (isinstance(self.gamma, numbers.Real) and self.gamma > 0):
-            raise ValueError(f"gamma must be a number > 0, got {self.gamma!r}")
-        if self.clip is not None and not (isinstance(self.clip, numbers.Real) and self.clip > 0):
-            raise ValueError(f"clip must be a number > 0 or None (no clipping), got {self.clip!r}")
+        if not (isinstance(self.gamma, numbers.Real) and math.isfinite(self.gamma) and self.gamma > 0):
+            raise ValueError(f"gamma must be a finite number > 0, got {self.gamma!r}")
+        if self.clip is not None and not (isinstance(self.clip, numbers.Real) and math.isfinite(self.clip)
+                                          and self.clip > 0):
+            raise ValueError(f"clip must be a finite number > 0 or None (no clipping), got {self.clip!r}")
+        if not (isinstance(self.forget_bias, numbers.Real) and math.isfinite(self.forget_bias)):
+            raise ValueError(f"forget_bias must be a finite number, got {self.forget_bias!r}")
 
     @classmethod
     def from_dict(cls, stored):
@@ -160,17 +162,21 @@ def prepare_data(config, data_dir=None, download=False):
                        _subset(splits.val, config.val_subset, config.seed, "val_subset"), splits.test, splits.source)
 
 
-def evaluate_split(model, params, split, config):
-    """{"loss", "accuracy"} of ``params`` on an ``MnistSet``, forward only, ``eval_batch_size`` images at a time."""
-    total_loss, correct = 0.0, 0
+def evaluate_split(model, params, split, config, predictions=False):
+    """{"loss", "accuracy"} of ``params`` on an ``MnistSet``, forward only, ``eval_batch_size`` images at a time.
+
+    ``predictions=True`` adds "predictions": the predicted class of every image (N,)."""
+    total_loss, predicted = 0.0, []
     for start in range(0, len(split), config.eval_batch_size):
         images = split.images[start:start + config.eval_batch_size]  # (b, 28, 28) uint8
         y = split.labels[start:start + config.eval_batch_size]  # (b,)
         X = as_sequences(images, config.view, seed=config.perm_seed, dtype=config.dtype)  # (b, T, F)
         logits = forward(model, params, X)  # (b, K)
         total_loss += float(softmax_cross_entropy(logits, y)) * len(y)
-        correct += int(np.sum(np.argmax(logits, axis=1) == y))
-    return {"loss": total_loss / len(split), "accuracy": correct / len(split)}
+        predicted.append(np.argmax(logits, axis=1))  # (b,)
+    predicted = np.concatenate(predicted)  # (N,)
+    metrics = {"loss": total_loss / len(split), "accuracy": int(np.sum(predicted == split.labels)) / len(split)}
+    return {**metrics, "predictions": predicted} if predictions else metrics
 
 
 def _schedule(config, steps_per_epoch):
@@ -199,7 +205,7 @@ def _in_saved_names(settings, saved):
 
 
 def _prepare_out(out, resume, config):
-    """Check the run directory; return stored results when resuming a run that has already finished.
+    """Check the run directory (its lock is held); return stored results when resuming a run that has finished.
 
     Finished means complete or diverged: a diverged run resumed with the same settings would replay the same
     batches from its last good checkpoint and diverge again, so it is not retrained either."""
@@ -207,24 +213,22 @@ def _prepare_out(out, resume, config):
         if resume:
             raise ValueError("resume needs a run directory: pass --out DIR (the directory of the run to continue)")
         return None
-    results_path, last = Path(out) / RESULTS_FILE, Path(out) / "last.json"
+    results_path, last = Path(out) / RESULTS_FILE, checkpoint_dir(out) / "last.json"
     if not resume and (results_path.exists() or last.exists()):
         raise ValueError(f"{out} already holds a run ({results_path.name if results_path.exists() else last.name}); "
                          "pass --resume to continue it, or choose another --out")
     if resume and last.exists():
-        saved = upgrade_config(load_checkpoint(Path(out) / "last")[2]["settings"]["config"])
+        saved = upgrade_config(load_checkpoint(checkpoint_dir(out) / "last")[2]["settings"]["config"])
         wanted = jsonable(_checked_settings(config))
         changed = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
         if changed:
             raise ValueError(f"cannot resume {out}: it was trained with other settings, "
                              + ", ".join(f"{k} {old!r} (saved) vs {new!r} (now)" for k, (old, new) in changed.items()))
     if resume and results_path.exists():
-        with open(results_path) as f:
-            stored = json.load(f)
+        stored = read_json(results_path)
         finished = stored.get("status") in ("complete", "diverged")
         if finished and upgrade_config(stored.get("config", {})) == jsonable(dataclasses.asdict(config)):
             return stored
-    os.makedirs(out, exist_ok=True)
     return None
 
 
@@ -243,13 +247,22 @@ def run_experiment(config, out=None, resume=False, data_dir=None, download=False
                    command=None):
     """Train, select on validation, test once; write ``out``/results.json (if ``out``) and return the results.
 
-    Checkpoints ``best`` and ``last`` go to ``out``.  ``resume`` continues from ``out``/last (a finished run,
-    complete or diverged, with the same config is not retrained: its stored results are returned).  On a non-finite loss or
-    gradient the run stops, the checkpoints of the last good epoch stay, the best-val parameters so far are
-    tested, and the results say ``"status": "diverged"``.  Text goes to ``stream`` (default stdout);
+    ``out`` is a run folder (``runfolder``: ``results.json``, ``checkpoints/best``, ``checkpoints/last``), held
+    with its lock for the whole run, so a second run into the same folder is refused.  ``resume`` continues from
+    the last checkpoint (a finished run, complete or diverged, with the same config is not retrained: its stored
+    results are returned).  On divergence (a non-finite loss or gradient, or a loss above ``MAX_LOSS_FACTOR`` ×
+    the first step's) the run stops, the checkpoints of the last good epoch stay, the best-val parameters so far
+    are tested, and the results say ``"status": "diverged"``.  Text goes to ``stream`` (default stdout);
     ``progress=False`` drops the bar (stderr), not the epoch lines.
     """
-    stream = stream or sys.stdout
+    if out is None:
+        return _run(config, None, resume, data_dir, download, progress, stream or sys.stdout, command)
+    with owned(out):
+        return _run(config, Path(out), resume, data_dir, download, progress, stream or sys.stdout, command)
+
+
+def _run(config, out, resume, data_dir, download, progress, stream, command):
+    """``run_experiment`` with ``out`` owned (or None)."""
     stored = _prepare_out(out, resume, config)
     model = build_model(config)
     if stored is not None:
@@ -266,8 +279,8 @@ def run_experiment(config, out=None, resume=False, data_dir=None, download=False
     print(_describe_training(config, steps), file=stream)
 
     best_so_far, settings = None, _checked_settings(config)
-    if resume and (Path(out) / "last.json").exists():
-        run = load_checkpoint(Path(out) / "last")[2]
+    if resume and (checkpoint_dir(out) / "last.json").exists():
+        run = load_checkpoint(checkpoint_dir(out) / "last")[2]
         best_so_far, settings = run["best"]["value"], _in_saved_names(settings, run["settings"]["config"])
     bar = EpochProgress(config.epochs, stream, bar=progress, best=best_so_far)
 
@@ -296,8 +309,8 @@ def run_experiment(config, out=None, resume=False, data_dir=None, download=False
     try:
         result = fit(loss_fn, params, train_batches, epochs=config.epochs, optimizer="adam", lr=lr, lr_unit=lr_unit,
                      clip=config.clip, evaluate=evaluate, select_metric="val_accuracy", mode="max",
-                     checkpoint_dir=out, resume=resume, seed=config.seed, config=settings,
-                     progress=False, on_step=bar.on_step)
+                     checkpoint_dir=None if out is None else checkpoint_dir(out), resume=resume, seed=config.seed,
+                     config=settings, progress=False, on_step=bar.on_step, max_loss_factor=MAX_LOSS_FACTOR)
         history, best_params, best_epoch = result.history, result.best_params, result.best_epoch
     except TrainingDiverged as error:
         bar.close()
@@ -311,18 +324,18 @@ def run_experiment(config, out=None, resume=False, data_dir=None, download=False
     results = _results(config, model, splits, history, best_epoch, test, status, diverged, out, command,
                        started, time.perf_counter() - wall_start)
     if out is not None:
-        with open(Path(out) / RESULTS_FILE, "w") as f:
-            json.dump(results, f, indent=1)
+        write_json(Path(out) / RESULTS_FILE, results)
     return results
 
 
 def _last_good(out):
     """(history, best params, best epoch) kept in the checkpoints of ``out`` (None for what is not there)."""
     history, best_params, best_epoch = None, None, None
-    if out is not None and (Path(out) / "last.json").exists():
-        history = load_checkpoint(Path(out) / "last")[2]["history"]
-    if out is not None and (Path(out) / "best.json").exists():
-        best_params, _, meta = load_checkpoint(Path(out) / "best")
+    folder = None if out is None else checkpoint_dir(out)
+    if folder is not None and (folder / "last.json").exists():
+        history = load_checkpoint(folder / "last")[2]["history"]
+    if folder is not None and (folder / "best.json").exists():
+        best_params, _, meta = load_checkpoint(folder / "best")
         best_params, best_epoch = upgrade_params(best_params), meta["epoch"]
     return history, best_params, best_epoch
 

@@ -1,27 +1,32 @@
 """``ttrnn mnist``: the command-line face of ``experiments.mnist`` (options, the end-of-run table, exit codes).
 
 Options that a recipe sets (``--lr --schedule --step-size --gamma --epochs --clip``) override the recipe only
-when given.  Exit codes: 0 finished, 1 diverged (results and checkpoints of the last good epoch are kept),
-2 bad options or missing data (raised as ValueError / FileNotFoundError for ``cli.main`` to print).
+when given.  Every option is checked (``MnistConfig``) before any data is read; the run folder (``--out``, by
+default ``runs/mnist/<name>``) is locked and proven writable before training.  Exit codes (``cli.EXIT_CODES``):
+0 finished, 1 diverged (results and checkpoints of the last good epoch are kept), 2 bad options, 3 missing or
+corrupt data, 4 I/O failure (failures are raised for ``cli.main`` to print in one line).
 """
 import argparse
 import dataclasses
 import json
 import shlex
 import sys
+from pathlib import Path
 
 from ..cli import add_deprecated_alias
 from .mnist import CHOICES, RECIPES, MnistConfig, run_experiment
 from .report import format_table
+from .runfolder import checkpoint_dir
 
 __all__ = ["EPILOG", "add_arguments", "config_from_args", "summary_rows", "run"]
 
 EPILOG = """\
 examples:
   ttrnn mnist --data mini --hidden-size 32 --epochs 2
-      a quick joint TT-LSTM run on the MINI subset shipped with the package (4,000 train images; said so)
+      a quick joint TT-LSTM run on the MINI subset shipped with the package (4,000 train images; said so),
+      written to runs/mnist/lstm_joint_d2_R2_row (then: ttrnn evaluate / ttrnn plot that folder, ttrnn runs)
   ttrnn mnist --layout joint --cores 3 --rank 4 --out results/mnist_row/lstm_joint_d3_R4_row
-      the paper's row-MNIST TT-LSTM (H=256, TT head); checkpoints best/last and results.json go to --out
+      the paper's row-MNIST TT-LSTM (H=256, TT head); results.json and checkpoints/ go to --out
   ttrnn mnist --layout dense --recipe paper --out runs/dense_paper
       the dense LSTM baseline with the authors' recipe (lr 1e-2, ×0.1 every 10 epochs, no clipping)
   ttrnn mnist --view permuted --tbptt 196 --cores 4 --rank 4 --train-subset 10000 --epochs 5
@@ -40,8 +45,13 @@ Data: --data-dir, else $TTRNN_DATA/mnist, else the user cache (--download fetche
 ever used when asked for.  On busy cores --blas-threads 1 is often faster.
 
 cost (2-core CPU, float32, batch 128, H=256): a row-view step takes about 0.1 s (dense or joint d=3 R=4), so
-an epoch of 50,000 images is 1–2 min.  A pixel-view step (784 steps) takes about 4 s with full BPTT (2.5–4 GB
-of memory) and 1.4 s with --tbptt 196; truncation also limits what the gradient can see (the last K pixels).
+an epoch of 50,000 images is 1–2 min.  A pixel-view step (784 steps) takes about 4 s with full BPTT (1.7 GB
+peak memory, measured in float32 at B=128) and 1.4 s with --tbptt 196; truncation also limits what the
+gradient can see (the last K pixels).
+
+run folder (--out, default runs/mnist/<cell>_<layout>[_d<d>_R<R>]_<view>): results.json and checkpoints/best,
+checkpoints/last; a second run into a folder in use is refused, an existing run is continued only with --resume.
+Divergence: a NaN/inf loss or gradient, or a loss above 100 × the first step's, stops the run (exit 1).
 """
 
 
@@ -53,6 +63,22 @@ def _clip(text):
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none', got {text!r}") from None
+
+
+def _positive(text):
+    """An integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def default_out(config):
+    """The run folder when --out is not given: runs/mnist/<run name>."""
+    return str(Path("runs") / "mnist" / config.name)
 
 
 def add_arguments(parser):
@@ -105,9 +131,9 @@ def add_arguments(parser):
     train.add_argument("--eval-batch-size", type=int, default=1000, help="images per evaluation batch (1000)")
     run_group = parser.add_argument_group("run")
     run_group.add_argument("--out", default=None, metavar="DIR",
-                           help="run directory: checkpoints best/last and results.json (default: none written)")
+                           help="run folder: results.json and checkpoints/ (default runs/mnist/<run name>)")
     run_group.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    run_group.add_argument("--blas-threads", type=int, default=None, metavar="N",
+    run_group.add_argument("--blas-threads", type=_positive, default=None, metavar="N",
                            help="OpenBLAS threads (default: as configured; 1 is often faster on busy cores)")
     run_group.add_argument("--json", action="store_true",
                            help="print the results as JSON on stdout (progress and tables go to stderr)")
@@ -153,14 +179,17 @@ def run(args):
               file=sys.stderr)
     stream = sys.stderr if args.json else sys.stdout
     command = "ttrnn " + shlex.join(sys.argv[1:])
-    results = run_experiment(config, out=args.out, resume=args.resume, data_dir=args.data_dir,
+    out = args.out or default_out(config)
+    results = run_experiment(config, out=out, resume=args.resume, data_dir=args.data_dir,
                              download=args.download, stream=stream, command=command)
     print(format_table(summary_rows(results), [("quantity", "result", None), ("value", "", None)]), file=stream)
     if args.json:
         print(json.dumps(results))
     if results["status"] == "diverged":
-        kept = f"; the last good checkpoint is {args.out}/last" if args.out else ""
-        print(f"ttrnn mnist: {results['diverged']['message']}{kept}. Try a smaller --lr or --clip.",
+        last = checkpoint_dir(out) / "last"
+        kept = (f"the last good checkpoint is {last}" if (checkpoint_dir(out) / "last.json").exists() else
+                "no checkpoint was written: the run diverged in its first epoch")
+        print(f"ttrnn mnist: {results['diverged']['message']}; {kept}. Try a smaller --lr or --clip.",
               file=sys.stderr)
         return 1
     return 0

@@ -55,7 +55,6 @@ The command line (``ttrnn speaker``: options, the end-of-run table) is ``speaker
 tests and the tutorial is ``speech.synthetic``.
 """
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -76,6 +75,7 @@ from ..speech import (GE2E_GRAD_SCALE, TEST_SPLIT, TRAIN_SPLIT, FeatureConfig, a
                       ge2e_similarity, init_ge2e_params, load_an4, load_split, normalize_features, pairwise_trials,
                       sample_batch, sliding_windows, speaker_subset, split_speakers, take_utterances)
 from ..training import fit
+from .runfolder import RESULTS_FILE, check_writable, owned, write_json
 from .runtime import machine_info
 
 try:
@@ -85,6 +85,7 @@ except ImportError:
 
 CORPORA = ("an4", "librispeech")
 N_MELS = 40
+MAX_LOSS_FACTOR = 100.0  # a GE2E loss above this multiple of the first step's loss (at least 1) is divergence
 EVAL_OVERLAP = 0.5
 AN4_ENROL = 4  # enrolment utterances per AN4 evaluation speaker; all the others verify
 LIBRI_TEST_UTTERANCES, LIBRI_ENROL = 10, 5
@@ -366,9 +367,28 @@ def train(config, data, out_dir, resume=False, progress=True):
 
     One ``fit`` call per ``eval_every`` steps, each resuming from the previous one's checkpoint (the numbers
     are those of one uninterrupted run).  Checkpoints ``best`` (lowest validation EER) and ``last`` go to
-    ``out_dir/checkpoints``; ``resume`` continues from ``last``.  The results dict is also written to
-    ``out_dir/results.json``.
+    ``out_dir/checkpoints``; ``resume`` continues from ``last``.  The results dict is also written (atomically)
+    to ``out_dir/results.json``.  ``out_dir`` is a run folder (``runfolder``): locked for the run, and a folder
+    that already holds a run is refused unless ``resume`` (``check_out``).  Divergence (a non-finite loss or
+    gradient, or a loss above ``MAX_LOSS_FACTOR`` × the first) raises ``TrainingDiverged``; the checkpoints of
+    the last good evaluation stay.
     """
+    with owned(out_dir):
+        check_out(out_dir, resume)
+        return _train(config, data, out_dir, resume, progress)
+
+
+def check_out(out_dir, resume):
+    """Refuse a run folder that holds a run unless resuming; prove it can be written (before any work)."""
+    held = [name for name in (RESULTS_FILE, "checkpoints/last.json") if (Path(out_dir) / name).exists()]
+    if held and not resume:
+        raise ValueError(f"{out_dir} already holds a run ({held[0]}); pass --resume to continue it, or choose "
+                         "another --out")
+    check_writable(out_dir)
+
+
+def _train(config, data, out_dir, resume, progress):
+    """``train`` with ``out_dir`` owned."""
     session_start = time.perf_counter()
     model = encoder_config(config)
     params = init_params(model, onp.random.default_rng(config.seed), config.dtype)
@@ -413,7 +433,8 @@ def train(config, data, out_dir, resume=False, progress=True):
             result = fit(loss_fn, params, train_batches, epochs=min(epochs + 1, max_epochs), lr=config.lr,
                          lr_unit="step", clip=config.clip, evaluate=evaluate, select_metric="val_eer", mode="min",
                          seed=config.seed, config=settings, checkpoint_dir=os.path.join(out_dir, "checkpoints"),
-                         resume=resume or epochs > 0, progress=False, log_grad_norms=True, on_step=on_step)
+                         resume=resume or epochs > 0, progress=False, log_grad_norms=True, on_step=on_step,
+                         max_loss_factor=MAX_LOSS_FACTOR)
             evals = result.history["epochs"]
             epochs = len(evals)
             steps = len(result.history["steps"]["loss"])
@@ -435,8 +456,7 @@ def train(config, data, out_dir, resume=False, progress=True):
     final_time = time.perf_counter() - final_start
     results = summarize(config, data, result, reason, tests, last_tests, baseline, final_time,
                         time.perf_counter() - session_start)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    Path(out_dir, "results.json").write_text(json.dumps(results, indent=1))
+    write_json(Path(out_dir) / RESULTS_FILE, results)
     return results
 
 

@@ -3,17 +3,22 @@
 ``--baseline`` only scores the no-training mean/std baseline on the test trials; otherwise one configuration
 is trained until its validation EER plateaus and evaluated, and its size/EER/time table printed (``--json``:
 the results without the history).  Every EER is printed with its 95 % speaker-bootstrap interval.
-Exit codes: 0 finished, 2 bad options or missing data (raised as ValueError / FileNotFoundError for
-``cli.main`` to print).  Also ``python -m ttrnn_np.experiments.speaker_cli`` with the same options.
+The run folder (``--out``, default ``runs/speaker/<name>``) has the layout of every run (``runfolder``): a
+folder that holds another run is refused unless ``--resume``, and it is proven writable before any feature is
+computed.  Exit codes (``cli.EXIT_CODES``): 0 finished, 1 diverged, 2 bad options, 3 missing or corrupt data
+(an unreadable audio file is named), 4 I/O failure (failures are raised for ``cli.main`` to print in one
+line).  Also ``python -m ttrnn_np.experiments.speaker_cli`` with the same options.
 """
 import argparse
 import dataclasses
 import json
 import os
 import sys
+from pathlib import Path
 
 from .runtime import set_blas_threads, tune_malloc
-from .speaker import CORPORA, SpeakerConfig, baseline_only, load_data, train
+from ..training import TrainingDiverged
+from .speaker import CORPORA, SpeakerConfig, baseline_only, check_out, load_data, train
 
 __all__ = ["EPILOG", "add_arguments", "config_from_args", "results_table", "baseline_table", "run", "build_parser"]
 
@@ -179,9 +184,17 @@ def run(args):
         out = baseline_only(config, **dirs)
         print(json.dumps(out, indent=1) if args.json else baseline_table(out))
         return 0
-    data = load_data(config, progress=not args.json, **dirs)
     out_dir = args.out or os.path.join("runs", "speaker", config.name)
-    results = train(config, data, out_dir, resume=args.resume, progress=not args.json)
+    check_out(out_dir, args.resume)  # before the features are computed; train checks again, holding the lock
+    data = load_data(config, progress=not args.json, **dirs)
+    try:
+        results = train(config, data, out_dir, resume=args.resume, progress=not args.json)
+    except TrainingDiverged as error:
+        last = Path(out_dir) / "checkpoints" / "last"
+        kept = (f"the last good checkpoint is {last}" if Path(f"{last}.json").exists() else
+                "no checkpoint was written: the run diverged before its first evaluation")
+        print(f"ttrnn speaker: {error}; {kept}. Try a smaller --lr or --clip.", file=sys.stderr)
+        return 1
     print(json.dumps({k: v for k, v in results.items() if k != "history"}, indent=1) if args.json else
           results_table(results) + f"\nresults: {os.path.join(out_dir, 'results.json')}")
     return 0

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
+
 SAMPLE_RATE = 16000
 TARGET_DBFS = -30.0
 
@@ -57,13 +59,20 @@ def to_mono(x):
 def read_audio(path, sample_rate=SAMPLE_RATE):
     """Read an audio file as a mono float64 waveform at ``sample_rate`` Hz (resampled if needed).
 
-    Returns ``x`` of shape (L,) with values in [−1, 1].
+    Returns ``x`` of shape (L,) with values in [−1, 1].  A file libsndfile cannot decode (corrupt, truncated,
+    not audio) or whose samples are not all finite raises ``errors.DataError`` naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"audio file not found: {path}")
     soundfile = _soundfile()
-    data, file_rate = soundfile.read(str(path), dtype="float64", always_2d=True)  # (L, C)
+    try:
+        data, file_rate = soundfile.read(str(path), dtype="float64", always_2d=True)  # (L, C)
+    except (RuntimeError, getattr(soundfile, "SoundFileError", RuntimeError), EOFError) as err:  # libsndfile's errors do not name the file
+        raise DataError(f"cannot decode the audio file {path}: {err}; the file is corrupt or truncated — "
+                        "replace it (or remove it from the corpus)") from None
+    if not np.all(np.isfinite(data)):
+        raise DataError(f"the audio file {path} holds NaN or infinite samples; replace it (or remove it)")
     x = to_mono(data)  # (L,)
     return resample(x, file_rate, sample_rate)  # (L',)
 

@@ -34,6 +34,7 @@ nothing.  These mirror the reference's VAD settings (30 ms windows, moving avera
 **Normalisation** for the model input: (S − μ)/σ per mel channel, with μ, σ either of one utterance or
 of a whole training set (``feature_stats``).
 """
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +76,10 @@ def _check_waveform(x):
     x = np.asarray(x, dtype=np.float64)  # (L,)
     if x.ndim != 1:
         raise ValueError(f"expected a mono waveform of shape (L,), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.sum(~np.isfinite(x)))
+        raise ValueError(f"expected a finite waveform, got {bad} NaN or infinite samples of {x.shape[0]} "
+                         "(it would become silence and the utterance would be dropped)")
     return x
 
 
@@ -127,15 +132,26 @@ def mel_band_edges(n_mels=N_MELS, sample_rate=SAMPLE_RATE, f_min=0.0, f_max=None
 
 
 def mel_filterbank(n_mels=N_MELS, n_fft=N_FFT, sample_rate=SAMPLE_RATE, f_min=0.0, f_max=None):
-    """Triangular HTK-mel filters with unit area in Hz, F[m, k] of shape (n_mels, n_fft//2 + 1)."""
-    if n_mels < 1:
-        raise ValueError(f"n_mels must be a positive integer, got {n_mels}")
+    """Triangular HTK-mel filters with unit area in Hz, F[m, k] of shape (n_mels, n_fft//2 + 1).
+
+    Every filter must catch at least one FFT bin: too many mels for ``n_fft`` (e.g. 256 mels at n_fft 512,
+    where 43 low filters fall between two bins) raises instead of returning all-zero channels.
+    """
+    if not (isinstance(n_mels, numbers.Integral) and n_mels >= 1):
+        raise ValueError(f"n_mels must be a positive integer, got {n_mels!r}")
+    if not (isinstance(n_fft, numbers.Integral) and n_fft >= 2):
+        raise ValueError(f"n_fft must be an integer >= 2, got {n_fft!r}")
     edges = mel_band_edges(n_mels, sample_rate, f_min, f_max)  # (M + 2,)
     f_k = np.arange(n_fft // 2 + 1) * sample_rate / n_fft  # (K,)
     left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (M, 1) each
     rising = (f_k - left) / (centre - left)  # (M, K)
     falling = (right - f_k) / (right - centre)  # (M, K)
     triangles = np.clip(np.minimum(rising, falling), 0.0, None)  # (M, K)
+    empty = np.flatnonzero(~np.any(triangles > 0, axis=1))  # (E,)
+    if empty.size:
+        raise ValueError(f"{empty.size} of n_mels={n_mels} filters catch no FFT bin at n_fft={n_fft} "
+                         f"(bins {sample_rate / n_fft:.1f} Hz apart; first empty filter {empty[0]}): use fewer mels "
+                         "or a larger n_fft")
     return triangles * (2.0 / (right - left))  # (M, K)
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import output_error
 from .audio import read_audio
 from .features import FeatureConfig, features_from_waveform
 
@@ -169,14 +170,19 @@ def load_features(path, config=FeatureConfig(), cache_dir=None):
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # unreadable cache entry: recompute and overwrite it
     S = compute_features(path, config)  # (T, M)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.stem, suffix=".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.stem, suffix=".tmp")
+    except OSError as err:  # a read-only or full cache folder
+        raise output_error(f"the feature cache {target.parent}", err) from err
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, features=S)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise output_error(f"the feature cache {target.parent}", err) from err
         raise
     return S
 

@@ -1,0 +1,124 @@
+"""``ttrnn evaluate RUN``, ``ttrnn runs [DIR]`` and ``ttrnn plot RUN``: the commands that read saved runs.
+
+All three are thin callers of ``experiments.runs`` (``load_run``, ``evaluate_run``, ``run_row``,
+``plot_history``).  ``evaluate`` recomputes a run's test metrics from its best checkpoint and says whether they
+reproduce the recorded numbers exactly (exit 3 if not: the checkpoint or data differ from the run's).
+"""
+import json
+import sys
+from pathlib import Path
+
+from .report import format_table
+
+__all__ = ["EVALUATE_EPILOG", "RUNS_EPILOG", "PLOT_EPILOG", "add_evaluate_arguments", "run_evaluate",
+           "add_runs_arguments", "run_runs", "add_plot_arguments", "run_plot"]
+
+EVALUATE_EPILOG = """\
+examples:
+  ttrnn evaluate runs/mnist/lstm_joint_d2_R2_row
+      the test accuracy of the run's best-validation parameters, checked against the recorded number
+  ttrnn evaluate runs/mnist/lstm_joint_d2_R2_row --split val --json
+  ttrnn evaluate runs/mnist/lstm_joint_d2_R2_row --predictions predictions.csv
+      also write one line per test image: index, label, predicted class
+
+The data are found as for the training run (--data-dir, $TTRNN_DATA/mnist, the user cache; MINI runs read
+the shipped subset).  Speaker runs: their test EER is in their results.json (ttrnn runs shows it).
+"""
+RUNS_EPILOG = """\
+examples:
+  ttrnn runs                 every run below runs/ (the default --out of the training commands)
+  ttrnn runs results/mnist_full --json
+
+status: complete, diverged, running (its run.lock is held), interrupted (checkpoints but no results.json).
+"""
+PLOT_EPILOG = """\
+examples:
+  ttrnn plot runs/mnist/lstm_joint_d2_R2_row            writes runs/mnist/lstm_joint_d2_R2_row/history.png
+  ttrnn plot runs/mnist/lstm_joint_d2_R2_row --png curves.png
+
+Three panels: the training loss of every step (and the validation loss per epoch), accuracy (MNIST) or EER
+(speaker) per evaluation, and the pre-clipping global gradient norm per step (log scale).  Needs matplotlib.
+"""
+
+
+def add_evaluate_arguments(parser):
+    parser.add_argument("run", metavar="RUN", help="a run folder (the --out of ttrnn mnist)")
+    parser.add_argument("--split", choices=("test", "val", "train"), default="test",
+                        help="which split to evaluate (default test)")
+    parser.add_argument("--data-dir", default=None, help="folder holding the four MNIST IDX files")
+    parser.add_argument("--predictions", default=None, metavar="CSV",
+                        help="write index,label,predicted for every image of the split")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def run_evaluate(args):
+    """Evaluate a saved run; 0 when the recorded test numbers are reproduced (or none are recorded), 3 if not."""
+    from .runs import evaluate_run
+    out = evaluate_run(args.run, split=args.split, data_dir=args.data_dir, predictions=bool(args.predictions))
+    if args.predictions:
+        from ..checkpoint import write_atomic
+        rows = ["index,label,predicted"] + [f"{i},{y},{p}" for i, (y, p) in
+                                            enumerate(zip(out["labels"].tolist(), out["predictions"].tolist()))]
+        write_atomic(args.predictions, ("\n".join(rows) + "\n").encode())
+    recorded = out["recorded"]
+    same = recorded is None or (recorded["accuracy"] == out["accuracy"] and recorded["loss"] == out["loss"])
+    if args.json:
+        print(json.dumps({"run": args.run, "split": args.split, "loss": out["loss"], "accuracy": out["accuracy"],
+                          "recorded": recorded, "reproduced": None if recorded is None else same}))
+    else:
+        print(f"{args.run}: {args.split} accuracy {100 * out['accuracy']:.2f} % (loss {out['loss']:.4f}) "
+              "with the best-validation parameters")
+        if recorded is not None:
+            print("reproduces the recorded test numbers exactly" if same else
+                  f"differs from the recorded test numbers: accuracy {100 * recorded['accuracy']:.2f} %, "
+                  f"loss {recorded['loss']:.4f}")
+        if args.predictions:
+            print(f"predictions: {args.predictions}")
+    if not same:
+        print(f"ttrnn evaluate: error: {args.run}: the test numbers differ from the recorded ones; the checkpoint "
+              "or the data changed since the run", file=sys.stderr)
+        return 3
+    return 0
+
+
+def add_runs_arguments(parser):
+    parser.add_argument("dir", metavar="DIR", nargs="?", default="runs", help="folder searched for runs (runs)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def run_runs(args):
+    """Print a table of the runs below ``DIR``."""
+    from .runfolder import find_runs
+    from .runs import run_row
+    root = Path(args.dir)
+    rows, problems = [], []
+    for path in find_runs(root):
+        try:
+            rows.append(run_row(path, root))
+        except (ValueError, OSError) as error:  # one damaged run does not hide the others
+            problems.append(f"{path}: {error}")
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    elif not rows:
+        print(f"no runs below {root}")
+    else:
+        print(format_table(rows, [("run", "run", None), ("kind", "kind", None), ("status", "status", None),
+                                  ("model", "model", None), ("params", "params", ",d"),
+                                  ("epochs", "epochs/steps", "d"), ("best_val", "best validation", None),
+                                  ("test", "test", None)]))
+    for problem in problems:
+        print(f"ttrnn runs: skipped {problem}", file=sys.stderr)
+    return 0
+
+
+def add_plot_arguments(parser):
+    parser.add_argument("run", metavar="RUN", help="a run folder")
+    parser.add_argument("--png", default=None, help="where to write the figure (default RUN/history.png)")
+
+
+def run_plot(args):
+    """Draw the run's history to a PNG file."""
+    from .runs import plot_history
+    print(f"wrote {plot_history(args.run, args.png)}")
+    return 0
+
