@@ -40,6 +40,7 @@ from ttrnn_np.compress import unfolding_spectra
 from ttrnn_np.experiments.compress_cli import compress_run
 from ttrnn_np.experiments.mnist import RECIPES, MnistConfig, run_experiment
 from ttrnn_np.experiments.report import markdown_table, write_csv
+from ttrnn_np.experiments.runfolder import checkpoint_dir
 from ttrnn_np.experiments.runtime import machine_info, set_blas_threads, tune_malloc
 from ttrnn_np.rnn import upgrade_params
 
@@ -99,7 +100,7 @@ def spectra(source_dir, cores, rng):
     """{"d": {"W_x" | "W_h": {"row_modes", "col_modes", "trained": [σ per bond], "random": [σ per bond]}}}."""
     stored = json.loads((Path(source_dir) / "results.json").read_text())
     config = MnistConfig.from_dict(stored["config"])
-    params = upgrade_params(load_checkpoint(Path(source_dir) / "best")[0])
+    params = upgrade_params(load_checkpoint(checkpoint_dir(source_dir) / "best")[0])
     W = dict(zip(("W_x", "W_h"), dense_weights(params["layers"][0])))  # (I, 4H), (H, 4H)
     out = {}
     for d in cores:

@@ -8,6 +8,7 @@ from autograd.misc import flatten
 
 from ttrnn_np import cli, compress
 from ttrnn_np.checkpoint import load_checkpoint
+from ttrnn_np.experiments.runfolder import checkpoint_dir
 from ttrnn_np.experiments import mnist
 
 # H = 8 at d = 3 gives joint column modes (2, 4, 4), whose leading mode does not separate the gates: irrelevant here
@@ -38,17 +39,17 @@ def test_compress_end_to_end(dense_run, tmp_path, capsys):
         mnist.model_sizes(mnist.build_model(joint))["total"]
     # the stored compressed parameters are compress_model's, and give the reported validation accuracy
     source = mnist.MnistConfig.from_dict(json.loads((dense_run / "results.json").read_text())["config"])
-    params = load_checkpoint(dense_run / "best")[0]
+    params = load_checkpoint(checkpoint_dir(dense_run) / "best")[0]
     model, expected, _ = compress.compress_model(mnist.build_model(source), params, 2, rank=3)
-    stored = load_checkpoint(out / "compressed")[0]
+    stored = load_checkpoint(checkpoint_dir(out) / "compressed")[0]
     np.testing.assert_array_equal(flatten(stored)[0], flatten(expected)[0])
     splits = mnist.prepare_data(source)
     val = mnist.evaluate_split(model, stored, splits.val, source)
     assert val["accuracy"] == results["compressed"]["val"]["accuracy"]
     tuned = results["finetuned"]
     assert tuned["best_epoch"] == 0 and len(tuned["history"]["epochs"]) == 1
-    assert tuned["val"]["accuracy"] == load_checkpoint(out / "best")[2]["metrics"]["val_accuracy"]
-    assert (out / "last.json").exists()
+    assert tuned["val"]["accuracy"] == load_checkpoint(checkpoint_dir(out) / "best")[2]["metrics"]["val_accuracy"]
+    assert (checkpoint_dir(out) / "last.json").exists()
 
 
 def test_eps_alone_chooses_the_rank_and_nothing_is_written_without_out(dense_run, capsys):
@@ -60,7 +61,7 @@ def test_eps_alone_chooses_the_rank_and_nothing_is_written_without_out(dense_run
 
 
 def test_clear_errors(dense_run, tmp_path, capsys):
-    assert cli.main(["compress", str(tmp_path), "--cores", "2", "--rank", "2"]) == 2
+    assert cli.main(["compress", str(tmp_path), "--cores", "2", "--rank", "2"]) == 3  # input missing
     assert "results.json not found: RUN must be the --out folder of a finished `ttrnn mnist` run" in \
         capsys.readouterr().err
     assert cli.main(["compress", str(dense_run), "--cores", "2"]) == 2

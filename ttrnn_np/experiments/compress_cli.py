@@ -11,7 +11,7 @@ clip, batch size, seed; the same data split), keep the best validation epoch and
 own test accuracy is quoted from its results, not measured again.
 
 The compressed cores keep the ranks TT-SVD chose (``compress``), so the parameter count reported is that of the
-arrays.  Written to ``--out``: results.json, the checkpoint ``compressed`` (the parameters right after TT-SVD) and, with
+arrays.  Written to ``--out``: results.json and, in ``checkpoints/``, the checkpoint ``compressed`` (the parameters right after TT-SVD) and, with
 k ≥ 1, the fine-tuning's ``best`` and ``last``.  Only runs with a dense head are compressed: a TT head takes its
 d and R from the cell, which compression changes.
 """
@@ -22,16 +22,18 @@ import sys
 import time
 from pathlib import Path
 
-from ..checkpoint import jsonable, load_checkpoint, save_checkpoint
+from ..checkpoint import jsonable, save_checkpoint
 from ..compress import compress_model
 from ..data.mnist import as_sequences
 from ..losses import softmax_cross_entropy
 from ..pytree import num_params
-from ..rnn import forward, truncated_bptt, upgrade_params
+from ..rnn import forward, truncated_bptt
 from ..sizes import model_sizes, size_story
 from ..training import fit, minibatches
-from .mnist import RESULTS_FILE, MnistConfig, _schedule, build_model, evaluate_split, prepare_data
+from .mnist import _schedule, build_model, evaluate_split, prepare_data
 from .report import format_table
+from .runfolder import RESULTS_FILE, checkpoint_dir, read_json, write_json
+from .runs import load_run
 from .runtime import machine_info
 
 __all__ = ["EPILOG", "add_arguments", "compress_run", "run"]
@@ -49,19 +51,16 @@ is the run's own (same seed and subsets); the head is kept as trained.
 
 
 def _load_run(run_dir):
-    """(MnistConfig, validation-selected params, stored results) of a finished ``ttrnn mnist`` run folder.
-
-    A private loader until the experiments share one (the parameters go through ``rnn.upgrade_params``)."""
+    """(MnistConfig, validation-selected params, stored results) of a finished ``ttrnn mnist`` run folder."""
     results_path = Path(run_dir) / RESULTS_FILE
     if not results_path.is_file():
         raise FileNotFoundError(f"{results_path} not found: RUN must be the --out folder of a finished "
                                 "`ttrnn mnist` run (results.json and the best checkpoint)")
-    with open(results_path) as f:
-        stored = json.load(f)
+    config, _, params = load_run(run_dir)
+    stored = read_json(results_path)
     if stored.get("experiment") != "mnist":
         raise ValueError(f"{results_path} holds a {stored.get('experiment')!r} run, expected an 'mnist' run")
-    params = upgrade_params(load_checkpoint(Path(run_dir) / "best")[0])
-    return MnistConfig.from_dict(stored["config"]), params, stored
+    return config, params, stored
 
 
 def _evaluate(model, params, splits, config, test):
@@ -96,7 +95,7 @@ def _finetune(config, model, params, splits, out, stream):
     result = fit(loss_fn, params, lambda epoch, rng: minibatches(splits.train.images, splits.train.labels,
                                                                  config.batch_size, rng),
                  epochs=config.epochs, optimizer="adam", lr=lr, lr_unit=lr_unit, clip=config.clip,
-                 evaluate=evaluate, select_metric="val_accuracy", mode="max", checkpoint_dir=out,
+                 evaluate=evaluate, select_metric="val_accuracy", mode="max", checkpoint_dir=None if out is None else checkpoint_dir(out),
                  seed=config.seed, config=jsonable(dataclasses.asdict(config)), progress=False)
     return result.history, result.best_params, result.best_epoch
 
@@ -145,7 +144,7 @@ def compress_run(run_dir, n_cores, rank=None, eps=None, finetune_epochs=0, lr=No
               f"{row['rel_error']:.4f}", file=stream)
     print(f"  total {total:,} parameters (as trained {model_sizes(model)['total']:,})", file=stream)
     if out is not None:
-        save_checkpoint(Path(out) / "compressed", joint_params,
+        save_checkpoint(checkpoint_dir(out) / "compressed", joint_params,
                         meta={"config": jsonable(dataclasses.asdict(config)), "source": str(run_dir)})
     compressed = _evaluate(joint, joint_params, splits, config, test=True)
     print(_accuracy_line("  compressed", compressed), file=stream)
@@ -173,8 +172,7 @@ def compress_run(run_dir, n_cores, rank=None, eps=None, finetune_epochs=0, lr=No
                "wall_time_s": time.perf_counter() - wall_start, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "out": None if out is None else str(out), "command": command, "machine": machine_info()}
     if out is not None:
-        with open(Path(out) / RESULTS_FILE, "w") as f:
-            json.dump(results, f, indent=1)
+        write_json(Path(out) / RESULTS_FILE, results)  # atomically
     return results
 
 
