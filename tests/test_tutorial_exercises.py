@@ -121,9 +121,9 @@ def confusion_without_repeats(y_true, y_pred, K):
     return C
 
 
-def mistakes_by_logit(logits, labels, k):
-    wrong = np.nonzero(logits.argmax(axis=1) != labels)[0]
-    return wrong[np.argsort(-logits[wrong].max(axis=1), kind="stable")][:k]  # raw logit, not probability
+def mistakes_least_confident_first(p, labels, k):
+    wrong = np.nonzero(p.argmax(axis=1) != labels)[0]
+    return wrong[np.argsort(p[wrong].max(axis=1), kind="stable")][:k]  # ascending: the least sure mistakes
 
 
 def eer_half_total_error(scores, labels):
@@ -186,7 +186,7 @@ EXERCISES = {
     "05 confusion matrix": (mnist.confusion_matrix, mnist_solutions.confusion_matrix,
                             [confusion_transposed, confusion_without_repeats]),
     "05 confident mistakes": (mnist.most_confident_mistakes, mnist_solutions.most_confident_mistakes,
-                              [mistakes_by_logit]),
+                              [mistakes_least_confident_first]),
     "06 EER": (speaker.eer, speaker_solutions.eer, [eer_half_total_error]),
     "06 GE2E similarity": (speaker.ge2e_similarity, speaker_solutions.ge2e_similarity, [ge2e_inclusive_only]),
     "07 global norm": (stability.global_norm, stability_solutions.global_norm, [global_norm_sum_of_norms]),

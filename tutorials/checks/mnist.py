@@ -2,8 +2,9 @@
 import numpy as np
 
 from ttrnn_np.data.mnist import as_sequences
+from ttrnn_np.experiments import predictions
 
-from ._verdict import require, require_close, verdict
+from ._verdict import forbidden, require, require_close, verdict
 
 
 def step_of_pixel(student):
@@ -30,35 +31,30 @@ def confusion_matrix(student):
         rng = np.random.default_rng(52)
         for K, n in ((10, 500), (3, 7), (4, 0)):
             y_true, y_pred = rng.integers(0, K, n), rng.integers(0, K - 1, n)  # (n,) each; class K−1 never predicted
-            expected = np.zeros((K, K), int)  # (K, K)
-            np.add.at(expected, (y_true, y_pred), 1)
-            require_close(student(y_true.copy(), y_pred.copy(), K), expected,
+            expected = predictions.confusion_matrix(y_true, y_pred, K)  # (K, K)
+            with forbidden(predictions, ["confusion_matrix"], "count the pairs yourself"):
+                given = student(y_true.copy(), y_pred.copy(), K)
+            require_close(given, expected,
                           f"{n} labels, K = {K} (rows: true class, columns: predicted)", rtol=0, atol=0)
         return "K = 10, 3 and 4, including an empty set and a class never predicted"
     return verdict("the confusion matrix", "rows are the true class, columns the predicted one; np.add.at adds 1 "
                    "at every (y_true, y_pred) pair, repeats included", body)
 
 
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))  # (n, K)
-    return e / e.sum(axis=1, keepdims=True)  # (n, K)
-
-
 def most_confident_mistakes(student):
-    """student(logits, labels, k) → indices of the (up to) k wrong predictions with the highest softmax
-    probability of the predicted class, most confident first."""
+    """student(p, labels, k) → indices of the (up to) k wrong predictions with the highest probability of the
+    predicted class, most confident first; p (n, K) are class probabilities."""
     def body():
         rng = np.random.default_rng(53)
         for n, K, k in ((200, 10, 6), (30, 3, 50), (5, 4, 2)):
-            logits = 3 * rng.standard_normal((n, K))  # (n, K)
-            labels = np.where(rng.random(n) < 0.5, logits.argmax(1), rng.integers(0, K, n))  # (n,)
-            p = _softmax(logits)  # (n, K)
-            wrong = np.nonzero(p.argmax(1) != labels)[0]  # (w,)
-            expected = wrong[np.argsort(-p[wrong].max(1), kind="stable")][:k]  # (≤ k,)
-            given = np.asarray(student(logits.copy(), labels.copy(), k))
+            p = rng.dirichlet(np.full(K, 0.3), n)  # (n, K)
+            labels = np.where(rng.random(n) < 0.5, p.argmax(1), rng.integers(0, K, n))  # (n,)
+            expected = predictions.most_confident_mistakes(p, labels, k)  # (≤ k,)
+            with forbidden(predictions, ["most_confident_mistakes"], "sort the mistakes yourself"):
+                given = np.asarray(student(p.copy(), labels.copy(), k))
             require(given.shape == expected.shape and np.array_equal(given, expected),
                     f"{n} images, K = {K}, k = {k}: indices {expected[:6].tolist()}{'…' if len(expected) > 6 else ''}"
                     f" expected, got {given[:6].tolist()}{'…' if given.size > 6 else ''}")
         return "3 cases, including fewer mistakes than k"
     return verdict("the most confident mistakes", "keep only the images whose argmax differs from the label, sort "
-                   "them by the softmax probability of the predicted class, descending, and take the first k", body)
+                   "them by the probability of the predicted class (max over k), descending, take the first k", body)

@@ -19,9 +19,7 @@ def confusion_matrix(y_true, y_pred, K):
     return C
 
 
-def most_confident_mistakes(logits, labels, k):
+def most_confident_mistakes(p, labels, k):
     """Indices of the (up to) k wrongly classified images with the highest predicted probability, most first."""
-    z = logits - logits.max(axis=1, keepdims=True)  # (n, K)
-    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)  # (n, K)
     wrong = np.nonzero(p.argmax(axis=1) != labels)[0]  # (w,)
     return wrong[np.argsort(-p[wrong].max(axis=1), kind="stable")][:k]  # (≤ k,)
