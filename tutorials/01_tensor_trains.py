@@ -200,7 +200,7 @@ for name, A in [("smooth", A_smooth), ("random", A_random)]:
         assert err <= eps * (1 + 1e-9) + 1e-14, (name, eps, err)
         rows.append((eps, err, tt.compression(cores_eps)))
     sweep[name] = np.array(rows)  # (len(eps_grid), 3): eps, error, compression
-    print(f"{name:>6}: compression {rows[0][2]:.3g}× at eps = 1e-12 … {rows[-1][2]:.3g}× at eps = {eps_grid[-1]:.2f}")
+    print(f"{name:>6}: compression {rows[0][2]:,.4g}× at eps = 1e-12 … {rows[-1][2]:,.4g}× at eps = {eps_grid[-1]:.2f}")
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
 for name, marker in [("smooth", "o"), ("random", "s")]:

@@ -38,8 +38,10 @@ import numpy as np
 from checks import stability as check  # the exercises' checkers (tutorials/checks/)
 from ttrnn_np.experiments import stability
 from ttrnn_np.experiments.mnist import prepare_data
+from ttrnn_np.experiments.runtime import set_blas_threads
 from ttrnn_np.training import fit
 
+set_blas_threads(1)  # one BLAS thread: on a shared machine a second thread mostly waits for a core
 FAST = os.environ.get("TTRNN_FAST") == "1"
 STORED = next((p for p in (Path("..", "results", "mnist_stability"), Path("results", "mnist_stability"))
                if p.is_dir()), Path("..", "results", "mnist_stability"))
