@@ -35,12 +35,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from checks import mnist as check  # the exercises' checkers (tutorials/checks/)
-from ttrnn_np.checkpoint import load_checkpoint
 from ttrnn_np.data.mnist import as_sequences, load_mnist_splits, normalize, pixel_permutation
-from ttrnn_np.experiments import mnist, predictions
+from ttrnn_np.experiments import mnist, predictions, runs
 from ttrnn_np.experiments.report import load_results, plot_error_vs_params
 from ttrnn_np.experiments.runtime import set_blas_threads
-from ttrnn_np.rnn import upgrade_params
 from ttrnn_np.sizes import model_sizes, size_story
 
 set_blas_threads(1)  # one BLAS thread: on a shared machine a second thread mostly waits for a core
@@ -182,20 +180,22 @@ assert results["best"]["val_accuracy"] > (0.3 if FAST else 0.9)  # chance is 0.1
 # %% [markdown]
 # ## 5. What the model gets right and wrong
 #
-# `run_experiment` saved the best epoch's parameters as a checkpoint in the run directory (`best.npz` with
-# `best.json`). Loading it is all it takes to use the model later: `load_checkpoint` returns the parameters,
-# and `predictions.predict_proba` runs the model on raw images and returns the class probabilities
+# `run_experiment` saved the best epoch's parameters as a checkpoint in the run directory
+# (`checkpoints/best.npz` with `best.json`, beside `results.json`). Loading the run is all it takes to use the
+# model later: `runs.load_run(run_dir)` rebuilds the configuration and returns the best parameters (the command
+# line does the same: `ttrnn evaluate RUN`), and `predictions.predict_proba` runs the model on raw images and
+# returns the class probabilities
 # $p[b, k] = \operatorname{softmax}(z_b)_k$. The prediction is $\arg\max_k p[b, k]$, its confidence
 # $\max_k p[b, k]$. First, 24 test digits with the true and the predicted label (red when wrong):
 
 # %%
-best_params, _, meta = load_checkpoint(run_dir / "best")
-best_params = upgrade_params(best_params)  # {"layers": [...], "head": {...}}
+loaded_config, _, best_params = runs.load_run(run_dir)  # MnistConfig, ModelConfig, {"layers": [...], "head": {...}}
+assert loaded_config == config
 test = splits.test
 p_test = predictions.predict_proba(config, best_params, test.images)  # (n_test, K)
 y_pred = p_test.argmax(axis=1)  # (n_test,)
 accuracy = np.mean(y_pred == test.labels)
-print(f"checkpoint of epoch {meta['epoch'] + 1}; test accuracy from the loaded parameters {100 * accuracy:.2f} % "
+print(f"best checkpoint (epoch {results['best']['epoch'] + 1}); test accuracy from the loaded parameters {100 * accuracy:.2f} % "
       f"({len(test):,} images)")
 assert np.isclose(accuracy, results["test"]["accuracy"])  # the same parameters as run_experiment's test
 
