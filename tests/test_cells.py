@@ -255,7 +255,7 @@ def test_dense_glorot_variance_over_the_stacked_matrix():
 
 
 @pytest.mark.parametrize("layout, d, R", [("joint", 2, 2), ("joint", 3, 4), ("joint_gate_core", 2, 3),
-                                          ("naive", 3, 2)])
+                                          ("naive", 3, 2), ("lowrank", 2, 1), ("lowrank", 2, 5)])
 def test_tt_glorot_variance_over_the_stacked_matrix(layout, d, R):
     cell = cells.CellConfig("lstm", layout, 12, 16, n_cores=d, rank=R)
     _stacked_variance_check(cell, draws=200, fan_out=16 if layout == "naive" else 64)
@@ -271,7 +271,7 @@ def test_reference_init_is_pytorch_uniform_for_dense():
     assert np.var(W_h) == pytest.approx((1 / 4) ** 2 / 3, rel=4 * math.sqrt(0.8 / W_h.size))
 
 
-@pytest.mark.parametrize("layout", ["naive", "joint", "joint_gate_core"])
+@pytest.mark.parametrize("layout", ["naive", "joint", "joint_gate_core", "lowrank"])
 def test_reference_init_of_tt_layouts_is_their_glorot(layout):
     cell = _cell("lstm", layout, forget_bias=1.0)
     glorot = cells.init_cell(cell, np.random.default_rng(14))
@@ -294,7 +294,7 @@ def test_modes_follow_the_paper():
 
 
 @pytest.mark.parametrize("layout, blocks, cores", [("dense", 1, 1), ("naive", 4, 3), ("joint", 1, 3),
-                                                   ("joint_gate_core", 1, 4)])
+                                                   ("joint_gate_core", 1, 4), ("lowrank", 1, 2)])
 def test_every_layout_is_tt_matrix_blocks(layout, blocks, cores):
     """One representation: W_x and W_h are lists of blocks, each a list of 4-D cores (docs/method.md §5)."""
     cell = cells.CellConfig("lstm", layout, 8, 8, n_cores=3, rank=2, out_modes=(4, 2, 4) if layout == "joint" else None)
@@ -303,6 +303,26 @@ def test_every_layout_is_tt_matrix_blocks(layout, blocks, cores):
         assert len(params[name]) == blocks and all(len(block) == cores for block in params[name])
         assert all(G.ndim == 4 for block in params[name] for G in block)
         assert cells.dense_weights(params)[name == "W_h"].shape == (8, 32)
+
+
+def test_lowrank_is_U_times_V_with_one_rank_for_all_gates():
+    """W = U V: one block of two cores (1, M, 1, R) and (R, 1, G·H, 1) per weight, the matrices multiplied."""
+    cell = cells.CellConfig("lstm", "lowrank", 28, 256, rank=8)
+    assert cell.weight_shapes == {"W_x": [((28, 1), (1, 1024))], "W_h": [((256, 1), (1, 1024))]}
+    params = cells.init_cell(cell, np.random.default_rng(4))
+    (U_x, V_x), = params["W_x"]
+    assert U_x.shape == (1, 28, 1, 8) and V_x.shape == (8, 1, 1024, 1)
+    W_x, W_h = cells.dense_weights(params)
+    np.testing.assert_allclose(W_x, U_x[0, :, 0, :] @ V_x[:, 0, :, 0], rtol=1e-13)
+    assert np.linalg.matrix_rank(W_x) == 8 and np.linalg.matrix_rank(W_h) == 8
+
+
+def test_lowrank_ignores_n_cores():
+    """n_cores does not apply to the low-rank layout (always U and V): any value gives the same cell."""
+    two, three = (cells.CellConfig("gru", "lowrank", 6, 8, n_cores=d, rank=3) for d in (2, 3))
+    assert two.weight_shapes == three.weight_shapes
+    p2, p3 = (cells.init_cell(c, np.random.default_rng(5)) for c in (two, three))
+    np.testing.assert_array_equal(flatten(p2)[0], flatten(p3)[0])
 
 
 def test_misaligned_joint_layout_warns():
@@ -339,6 +359,7 @@ def test_over_large_rank_warns_but_is_kept():
     (dict(out_modes=(2, 8), layout="naive"), "out_modes .* joint layout only"),
     (dict(out_modes=(2, 4)), r"out_modes=\(2, 4\) multiply to 8, expected 16"),
     (dict(in_modes=(2, 2), layout="dense"), "TT layouts only"),
+    (dict(hidden_modes=(2, 2), layout="lowrank"), "TT layouts only .* layout 'lowrank'"),
     (dict(in_modes=(2, 0)), "in_modes must be a positive integer"),
 ])
 def test_bad_configs_raise(kwargs, match):

@@ -136,6 +136,16 @@ def test_counts_equal_the_initialised_parameters(kind, layout, head_layout):
     assert s["dense_total"] == (12 + 18) * GH + (18 + 18) * GH + 2 * GH + 18 * 6 + 6
 
 
+@pytest.mark.parametrize("kind, G", [("lstm", 4), ("gru", 3)])
+@pytest.mark.parametrize("I, H, r", [(28, 256, 1), (28, 256, 8), (1, 64, 3), (13, 7, 5)])
+def test_lowrank_counts(kind, G, I, H, r):
+    """R(I + G·H) + R(H + G·H) + G·H; FLOPs per step 2R(I + G·H) + 2R(H + G·H) in the cheaper (left-to-right) order."""
+    s = _sizes(kind, "lowrank", I, H, R=r)
+    assert s["total"] == r * (I + G * H) + r * (H + G * H) + G * H
+    assert s["parts"]["W_x"] == r * (I + G * H) and s["parts"]["W_h"] == r * (H + G * H)
+    assert s["flops_per_step"]["best"] == 2 * r * (I + G * H) + 2 * r * (H + G * H)
+
+
 def test_requested_and_effective_ranks():
     s = _sizes("lstm", "joint", 28, 256, 4, 8, HeadConfig("classify", 10, "tt"))
     assert s["ranks"]["layer 0 W_x"] == {"requested": (1, 8, 8, 8, 1), "effective": (1, 4, 8, 8, 1)}
@@ -161,8 +171,78 @@ def test_size_story_tells_the_numbers():
     assert "(1,2,2,7)→(4,4,8,8), ranks 1-8-8-8-1 (useful 1-4-8-8-1)" in sizes.size_story(over_ranked)
     gate = cells.CellConfig("gru", "joint_gate_core", 28, 256, n_cores=3, rank=2)
     assert "d = 3 cores + gate core" in sizes.size_story(gate)
+    lowrank = sizes.size_story(cells.CellConfig("lstm", "lowrank", 28, 256, n_cores=3, rank=8))
+    assert "LSTM, low-rank W = U V, rank 8, 1 layer" in lowrank and "d = " not in lowrank
+    assert "(28,1)→(1,1024), ranks 1-8-1: 8,416" in lowrank
 
 
 def test_model_sizes_rejects_other_objects():
     with pytest.raises(TypeError, match="expected a ModelConfig or CellConfig, got dict"):
         sizes.model_sizes({})
+
+
+# ---------------------------------------------------------------- equal budgets
+
+def _initialised_total(candidate):
+    """The parameter count of a budget candidate's model, counted on initialised arrays."""
+    cell = cells.CellConfig(candidate["kind"], candidate["layout"], candidate["input_size"], candidate["hidden_size"],
+                            n_cores=candidate["cores"] or 2, rank=candidate["rank"] or 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        params = rnn.init_model(rnn.ModelConfig(cell, head=HeadConfig("classify", 10, candidate["head"])),
+                                np.random.default_rng(0))
+    return flatten(params)[0].size
+
+
+@pytest.mark.parametrize("budget, I, kind, H", [(1500, 28, "lstm", 9), (4000, 28, "lstm", 19),
+                                                (10000, 28, "lstm", 36), (30000, 28, "lstm", 72),
+                                                (4000, 1, "gru", 33)])
+def test_dense_hidden_for_budget_is_the_largest_that_fits(budget, I, kind, H):
+    assert sizes.dense_hidden_for_budget(budget, I, kind) == H
+    G = 4 if kind == "lstm" else 3
+    total = lambda h: G * h * (I + h + 1) + 10 * (h + 1)  # noqa: E731
+    assert total(H) <= budget < total(H + 1)
+    (candidate,) = sizes.configs_for_budget("dense", budget, I, kind)
+    assert candidate["hidden_size"] == H and candidate["params"] == total(H) == _initialised_total(candidate)
+
+
+def test_dense_budget_below_the_smallest_model_raises():
+    with pytest.raises(ValueError, match="budget of 100 parameters is below the smallest dense LSTM .*H = 1: 140 parameters"):
+        sizes.dense_hidden_for_budget(100, 28)
+
+
+@pytest.mark.parametrize("family", ["lowrank", "joint", "naive", "joint_gate_core"])
+@pytest.mark.parametrize("budget", [1500, 4000])
+def test_configs_for_budget_fit_and_are_the_largest_rank(family, budget):
+    found = sizes.configs_for_budget(family, budget, hidden_sizes=(16, 64), tolerance=0.5)
+    assert found, f"no {family} candidate near {budget}"
+    for c in found:
+        assert 0.5 * budget <= c["params"] <= budget
+        assert c["params"] == _initialised_total(c)
+        # one rank more: over the budget, or some bond past its useful rank
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cell = cells.CellConfig("lstm", family, 28, c["hidden_size"], n_cores=c["cores"] or 2, rank=c["rank"] + 1)
+            bigger = sizes.model_sizes(rnn.ModelConfig(cell, head=HeadConfig("classify", 10, "dense")))
+        over_ranked = any(r["requested"] != r["effective"] for r in bigger["ranks"].values())
+        assert bigger["total"] > budget or over_ranked
+    assert all(c["cores"] is None for c in found) == (family == "lowrank")
+
+
+def test_configs_for_budget_rejects_what_it_cannot_build():
+    with pytest.raises(ValueError, match="family must be one of"):
+        sizes.configs_for_budget("kronecker", 4000)
+    with pytest.raises(ValueError, match="which the dense family does not set"):
+        sizes.configs_for_budget("dense", 4000, head="tt")
+    with pytest.raises(ValueError, match=r"tolerance must lie in \[0, 1\)"):
+        sizes.configs_for_budget("joint", 4000, tolerance=1.5)
+
+
+def test_joint_rank_one_is_a_kronecker_product():
+    """Why the Kronecker family is the joint family at R = 1 (sizes module docstring)."""
+    cell = cells.CellConfig("lstm", "joint", 12, 16, n_cores=3, rank=1)
+    (cores,) = cells.init_cell(cell, np.random.default_rng(3))["W_h"]
+    kron = cores[0][0, :, :, 0]
+    for G in cores[1:]:
+        kron = np.kron(kron, G[0, :, :, 0])  # (∏ m_k, ∏ n_k)
+    np.testing.assert_allclose(cells.dense_weights({"W_x": [cores], "W_h": [cores]})[1], kron, rtol=1e-13)

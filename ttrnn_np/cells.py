@@ -1,4 +1,4 @@
-"""Recurrent cells (LSTM, GRU): the gate equations, their backward, and the weights in four layouts.
+"""Recurrent cells (LSTM, GRU): the gate equations, their backward, and the weights in five layouts.
 
 Index letters: b batch, I input size, H hidden size, G gates (4 LSTM, 3 GRU), d factor cores, R rank,
 a(n) = auto_shape(n, d), j = g·H + u a column of the stacked gate matrices (gate g, hidden unit u).
@@ -31,16 +31,21 @@ The layout is only the name that builds the blocks (``CellConfig.weight_shapes``
     joint            one block a(I)→a(G·H) and one a(H)→a(G·H) (the paper's "folded" layout)
     joint_gate_core  one block [1]+a(I)→[G]+a(H) and one [1]+a(H)→[G]+a(H): d + 1 cores, core 0 of shape
                      (1, 1, G, R) carries the gate index, so j = g·H + u exactly.
+    lowrank          one block (I, 1)→(1, G·H) and one (H, 1)→(1, G·H): two cores, (1, M, 1, R) and
+                     (R, 1, G·H, 1), so W[i, j] = Σ_α U[i, α] V[α, j]: W = U V with one rank R shared by the
+                     stacked gates (the matrix analogue of the joint layout).  ``n_cores`` does not apply and
+                     is ignored, as for the dense layout (it still sets the default d of a TT head).
 In the joint layout with column modes (n_0, …, n_{d-1}) the gate g = j div H is a function of the leading
 column digits (j_0, …, j_{p-1}) iff ∏_{k≥p} n_k divides H.  With p = 1 (iff G | n_0) the leading core alone
 tells the gates apart; otherwise (e.g. 3072 at d = 4 → (6, 8, 8, 8)) one j_0 straddles two gates.  That
 still works, but the sharing across gates is arbitrary: a ``GateAlignmentWarning`` says so.
 
 Initialisation ("glorot", docs/method.md §4): every block gets Var = 2/(fan_in + fan_out) over its full
-matrix: fan_out = G·H for the stacked layouts (dense, joint, gate core), H for a naive block (each gate is its
-own matrix).  Biases are 1e-3, plus ``forget_bias`` on the LSTM's [H:2H].  "reference" mimics the authors'
-PyTorch dense cell: dense W_x ~ U(±1/√I), W_h and b ~ U(±1/√H); their TT layers are already Glorot with 1e-3
-biases, so for TT layouts "reference" equals "glorot".
+matrix: fan_out = G·H for the stacked layouts (dense, joint, gate core, lowrank), H for a naive block (each gate
+is its own matrix); for lowrank Var((U V)_ij) = R σ_U² σ_V², so ``init.glorot`` draws σ_U = σ_V = (σ²/R)^¼.
+Biases are 1e-3, plus ``forget_bias`` on the LSTM's [H:2H].  "reference" mimics the authors' PyTorch dense
+cell: dense W_x ~ U(±1/√I), W_h and b ~ U(±1/√H); their TT layers are already Glorot with 1e-3 biases, so for
+TT layouts (and lowrank) "reference" equals "glorot".
 """
 import dataclasses
 import functools
@@ -61,7 +66,7 @@ __all__ = ["GATES", "LAYOUTS", "INITS", "GateAlignmentWarning", "CellConfig", "g
            "gru_backward", "step"]
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
-LAYOUTS = ("dense", "naive", "joint", "joint_gate_core")
+LAYOUTS = ("dense", "naive", "joint", "joint_gate_core", "lowrank")
 INITS = ("glorot", "reference")
 BIAS_INIT = 1e-3
 
@@ -104,8 +109,9 @@ def _modes(name, modes, size, d):
 class CellConfig:
     """Static description of one recurrent cell (never part of the differentiated pytree).
 
-    kind "lstm" | "gru"; layout one of ``LAYOUTS``; n_cores = d factor cores (the gate core is extra);
-    rank = R on every inner bond; forget_bias is added to the LSTM's forget block [H:2H]; init "glorot" |
+    kind "lstm" | "gru"; layout one of ``LAYOUTS``; n_cores = d factor cores (the gate core is extra; ignored
+    by the dense and lowrank layouts, which have one and two cores whatever it says); rank = R on every inner
+    bond (the rank of U V for lowrank); forget_bias is added to the LSTM's forget block [H:2H]; init "glorot" |
     "reference".  Optional explicit modes (TT layouts): ``in_modes`` of I, ``hidden_modes`` of H and, for
     the joint layout, ``out_modes`` of G·H; each must have n_cores entries.
     """
@@ -138,8 +144,9 @@ class CellConfig:
         for name in ("in_modes", "hidden_modes", "out_modes"):
             modes = getattr(self, name)
             if modes is not None:
-                if self.layout == "dense":
-                    raise ValueError(f"{name} applies to TT layouts only, got {name}={modes} with layout 'dense'")
+                if self.layout in ("dense", "lowrank"):
+                    raise ValueError(f"{name} applies to the factorized TT layouts only (naive, joint, "
+                                     f"joint_gate_core), got {name}={modes} with layout {self.layout!r}")
                 if name == "out_modes" and self.layout != "joint":
                     raise ValueError(f"out_modes (the modes of G·H) applies to the joint layout only, got "
                                      f"layout {self.layout!r}")
@@ -171,6 +178,8 @@ class CellConfig:
         d, G, H, I = self.n_cores, self.num_gates, self.hidden_size, self.input_size
         if self.layout == "dense":
             return {"W_x": [((I,), (G * H,))], "W_h": [((H,), (G * H,))]}
+        if self.layout == "lowrank":  # U (1, M, 1, R), V (R, 1, G·H, 1)
+            return {"W_x": [((I, 1), (1, G * H))], "W_h": [((H, 1), (1, G * H))]}
         a_I = _modes("in_modes", self.in_modes, I, d)
         a_H = _modes("hidden_modes", self.hidden_modes, H, d)
         if self.layout == "naive":

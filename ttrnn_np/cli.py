@@ -36,6 +36,8 @@ SUBCOMMANDS = {
     "runs": ("ttrnn_np.experiments.runs_cli", "List the runs below a folder with their configuration and key results"),
     "plot": ("ttrnn_np.experiments.runs_cli",
              "Draw a run's training history (loss, accuracy or EER, gradient norm) to a PNG file"),
+    "compress": ("ttrnn_np.experiments.compress_cli",
+                 "Turn a trained MNIST run's cell into a joint TT cell by TT-SVD; evaluate, fine-tune, evaluate again"),
     "bench": ("ttrnn_np.experiments.bench_cli",
               "Run a benchmark script (TT product, LSTM step, inference profile, memory) or all of them"),
 }
@@ -92,7 +94,8 @@ def add_arguments(parser):
     parser.add_argument("--cell", choices=("lstm", "gru"), default="lstm", help="recurrent cell (default lstm)")
     parser.add_argument("--layout", nargs="+", choices=LAYOUTS, default=["joint"],
                         help="weight layout(s): dense, naive (one TT per gate), joint (one TT for all gates, the "
-                             "paper's), joint_gate_core (a first core carrying the gate index); default joint")
+                             "paper's), joint_gate_core (a first core carrying the gate index), lowrank (W = U V of "
+                             "rank R; --cores then shapes a TT head only); default joint")
     parser.add_argument("--input-size", "-I", type=int, default=28, help="input features per step I (default 28)")
     parser.add_argument("--hidden-size", "-H", type=int, default=256, help="hidden units H (default 256)")
     parser.add_argument("--cores", "-d", type=int, nargs="+", default=[2], help="TT factor cores d (default 2)")

@@ -11,6 +11,7 @@ Parameters of one cell (one bias per cell, docs/method.md §5), each weight a li
     naive            G·P_TT(a(I), a(H), R)        G·P_TT(a(H), a(H), R)        G·H
     joint            P_TT(a(I), a(G·H), R)        P_TT(a(H), a(G·H), R)        G·H
     joint_gate_core  P_TT([1]+a(I), [G]+a(H), R)  P_TT([1]+a(H), [G]+a(H), R)  G·H
+    lowrank          R·(I + G·H)                  R·(H + G·H)                  G·H
 
 The head adds H·K (dense) or P_TT(a(H), a(K), R) weights and K biases.  The dense equivalent is the same
 model with dense weights everywhere; compression = dense total / total.  The authors' joint cells carry two
@@ -19,15 +20,24 @@ biases (8H for the LSTM) and their naive LSTM none, so their tables differ from 
 FLOPs per sample and time step count the products x W_x and h W_h of every layer (``cost.matmul_flops``:
 "ltr" left-to-right, "rtl" right-to-left, "best" the cheaper order of each product, "dense" 2·M·N); the head
 runs once per sequence and is reported apart.  Element-wise gate work, O(G·H), is left out as in the paper.
+
+**Equal budgets** (``dense_hidden_for_budget``, ``configs_for_budget``).  A budget P counts every parameter of a
+one-layer model on I inputs with a K-class head: weights, biases, head.  Each family is a layout; within a
+family the parameters grow with H and with R, so "the configurations near P" are, for every structural choice
+(H for lowrank, (H, d) for the TT layouts), the largest rank whose model still fits, and for the dense family
+the largest H.  The Kronecker family needs no layout of its own: at R = 1 a joint TT-matrix is
+W[i, j] = ∏_k G_k[0, i_k, j_k, 0], the Kronecker product G_0 ⊗ G_1 ⊗ ⋯ ⊗ G_{d-1} of d small matrices (m_k, n_k)
+(mode 0 most significant, as in ``numpy.kron``), so it is the joint family's R = 1 slice.
 """
+import warnings
 
 from . import cost
-from .cells import CellConfig
-from .heads import head_shape
+from .cells import LAYOUTS, CellConfig
+from .heads import HeadConfig, head_shape
 from .rnn import ModelConfig
 from .shapes import effective_ranks, rank_tuple
 
-__all__ = ["cell_sizes", "head_sizes", "model_sizes", "size_story"]
+__all__ = ["cell_sizes", "head_sizes", "model_sizes", "size_story", "dense_hidden_for_budget", "configs_for_budget"]
 
 _FLOP_KEYS = ("ltr", "rtl", "best", "dense")
 
@@ -103,6 +113,8 @@ def _modes_text(row_modes, col_modes, rank):
 def _layout_text(cell):
     if cell.layout == "dense":
         return "dense"
+    if cell.layout == "lowrank":
+        return f"low-rank W = U V, rank {cell.rank}"
     cores = f"{cell.n_cores} cores + gate core" if cell.layout == "joint_gate_core" else f"{cell.n_cores} cores"
     return f"{cell.layout} TT, d = {cores}, rank {cell.rank}"
 
@@ -149,3 +161,82 @@ def size_story(config):
     lines.append(f"  FLOPs per time step and sample: {flops['best']:,} (cheaper order; ltr {flops['ltr']:,}, "
                  f"rtl {flops['rtl']:,}) vs {flops['dense']:,} dense ({flops['dense'] / flops['best']:.2f}×)")
     return "\n".join(lines)
+
+
+def _budget_model(layout, hidden_size, input_size, kind, num_classes, head, n_cores=2, rank=1):
+    """The one-layer ModelConfig of a budget candidate (warnings of odd shapes silenced: they do not change counts)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cell = CellConfig(kind, layout, input_size, hidden_size, n_cores=n_cores, rank=rank)
+        return ModelConfig(cell, head=HeadConfig("classify", num_classes, head))
+
+
+def dense_hidden_for_budget(budget, input_size, kind="lstm", num_classes=10):
+    """The largest H whose dense model (one cell on ``input_size`` inputs + a dense ``num_classes`` head) has at
+    most ``budget`` parameters: G·H·(I + H + 1) + K·(H + 1) ≤ budget.  ValueError if not even H = 1 fits."""
+    def total(H):
+        return model_sizes(_budget_model("dense", H, input_size, kind, num_classes, "dense"))["total"]
+    if total(1) > budget:
+        raise ValueError(f"a budget of {budget:,} parameters is below the smallest dense {kind.upper()} "
+                         f"(H = 1: {total(1):,} parameters with I = {input_size}, K = {num_classes})")
+    low, high = 1, 2  # total(low) ≤ budget; grow high until it does not fit, then bisect
+    while total(high) <= budget:
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if total(middle) <= budget else (low, middle)
+    return low
+
+
+def _candidate(config, family):
+    """One budget candidate as a JSON-able dict with its exact counts."""
+    cell, s = config.cell, model_sizes(config)
+    factorized = family not in ("dense", "lowrank")
+    return {"family": family, "kind": cell.kind, "layout": cell.layout, "input_size": cell.input_size,
+            "hidden_size": cell.hidden_size, "cores": cell.n_cores if factorized else None,
+            "rank": None if family == "dense" else cell.rank, "head": config.head.layout, "params": s["total"],
+            "params_no_bias": s["total_no_bias"], "flops_per_step": s["flops_per_step"]["best"]}
+
+
+def _useful(config):
+    """True when no bond of any weight (head included) is ranked above what it can use."""
+    return all(r["requested"] == r["effective"] for r in model_sizes(config)["ranks"].values())
+
+
+def configs_for_budget(family, budget, input_size=28, kind="lstm", num_classes=10, head="dense",
+                       hidden_sizes=(16, 32, 64, 128, 256), cores=(2, 3, 4), max_rank=64, tolerance=0.5):
+    """The candidate configurations of one family near a parameter budget, with exact counts (module docstring).
+
+    ``family`` is a layout (``cells.LAYOUTS``); the joint family at R = 1 is the Kronecker family.  Candidates:
+    dense, the largest H that fits (``dense_hidden_for_budget``); lowrank, for each H in ``hidden_sizes`` the
+    largest rank R ≤ ``max_rank`` that fits; naive / joint / joint_gate_core, for each H and d in ``cores`` the
+    largest such R.  A rank is never raised past what every bond can use (``shapes.effective_ranks``), and a
+    candidate is kept only if it has at least (1 − ``tolerance``)·budget parameters.  ``head`` is the head
+    layout for every family ("dense", or "tt": the cell's d and R, for the factorized families only).
+    Returns dicts {"family", "kind", "layout", "input_size", "hidden_size", "cores", "rank", "head",
+    "params", "params_no_bias", "flops_per_step"} sorted by (hidden_size, cores).
+    """
+    if family not in LAYOUTS:
+        raise ValueError(f"family must be one of {LAYOUTS}, got {family!r}")
+    if head == "tt" and family in ("dense", "lowrank"):
+        raise ValueError(f"a TT head takes the cell's d and R, which the {family} family does not set (it ignores "
+                         "d); use head='dense'")
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance must lie in [0, 1), got {tolerance!r}")
+    floor = (1 - tolerance) * budget
+    if family == "dense":
+        H = dense_hidden_for_budget(budget, input_size, kind, num_classes)
+        config = _budget_model("dense", H, input_size, kind, num_classes, "dense")
+        return [_candidate(config, family)] if model_sizes(config)["total"] >= floor else []
+    found = []
+    for H in hidden_sizes:
+        for d in ((2,) if family == "lowrank" else cores):
+            best = None
+            for R in range(1, max_rank + 1):
+                config = _budget_model(family, H, input_size, kind, num_classes, head, d, R)
+                if model_sizes(config)["total"] > budget or not _useful(config):
+                    break  # counts grow with R; a bond past its useful rank stays so
+                best = config
+            if best is not None and model_sizes(best)["total"] >= floor:
+                found.append(_candidate(best, family))
+    return found

@@ -36,6 +36,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+from checks import tensor_trains as check  # the exercises' checkers (tutorials/checks/)
 from ttrnn_np import tt
 from ttrnn_np.pytree import num_params
 
@@ -138,7 +139,9 @@ library_cores = tt.tt_svd(A_smooth, eps=eps)
 print(tt.describe(my_cores))
 print(tt.describe(library_cores))
 assert tt.ranks(my_cores) == tt.ranks(library_cores)
-print(f"relative error {np.linalg.norm(tt.full(my_cores) - A_smooth):.2e} ≤ eps = {eps:.0e}")
+relative_error = np.linalg.norm(tt.full(my_cores) - A_smooth) / np.linalg.norm(A_smooth)
+print(f"relative error {relative_error:.2e} ≤ eps = {eps:.0e}")
+assert relative_error <= eps
 
 # %%
 fig, axes = plt.subplots(1, d, figsize=(13, 3), gridspec_kw={"width_ratios": [1] * (d - 1) + [1.3]})
@@ -197,7 +200,7 @@ for name, A in [("smooth", A_smooth), ("random", A_random)]:
         assert err <= eps * (1 + 1e-9) + 1e-14, (name, eps, err)
         rows.append((eps, err, tt.compression(cores_eps)))
     sweep[name] = np.array(rows)  # (len(eps_grid), 3): eps, error, compression
-    print(f"{name:>6}: compression {rows[0][2]:.2f}× at eps=1e-12 … {rows[-1][2]:.0f}× at eps={eps_grid[-1]:.2f}")
+    print(f"{name:>6}: compression {rows[0][2]:,.4g}× at eps = 1e-12 … {rows[-1][2]:,.4g}× at eps = {eps_grid[-1]:.2f}")
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
 for name, marker in [("smooth", "o"), ("random", "s")]:
@@ -304,38 +307,49 @@ assert np.isclose(tt.norm(J), 2.0 ** 40) and max(tt.ranks(JJ)) == 1
 #
 # ## Exercises
 #
-# **Exercise 1.** The tensor $S[i_0, \dots, i_{d-1}] = i_0 + i_1 + \dots + i_{d-1}$ has TT ranks 2. Build its
-# cores by hand. Hint: $G_k[:, i, :] = \begin{pmatrix} 1 & 0 \\ i & 1 \end{pmatrix}$ for the middle cores, a
-# row vector first and a column vector last. Check against the dense tensor and against `tt_svd`'s ranks.
+# Write each function in the cell below its description; the `check` call next to it runs your function on
+# several inputs against the library and prints ✓, ✗ with a hint, or ○ while the stub is still there. The
+# solutions are in `tutorials/solutions/tensor_trains.py`; try first.
+#
+# **Exercise 1 (TT-SVD).** Write `my_tt_svd(A, eps)` for a tensor of any shape (modes of different sizes, and
+# $d = 2$, a matrix, included): return cores $(r_k, n_k, r_{k+1})$ with the ranks `tt.tt_svd` finds and relative
+# error at most `eps`. Section 3 did it for one tensor with equal modes.
 
 # %%
-def sum_tensor_cores(n, d):
-    """TT cores of S[i_0, …, i_{d-1}] = i_0 + … + i_{d-1}, ranks (1, 2, …, 2, 1)."""
-    i = np.arange(n, dtype=float)  # (n,)
-    ones, zeros = np.ones(n), np.zeros(n)  # (n,) each
-    first = np.stack([i, ones], axis=-1)[None]  # (1, n, 2): row vector (i, 1)
-    middle = np.stack([np.stack([ones, zeros], -1), np.stack([i, ones], -1)], axis=0)  # (2, n, 2)
-    last = np.stack([ones, i], axis=0)[..., None]  # (2, n, 1): column vector (1, i)ᵀ
-    return [first] + [middle] * (d - 2) + [last]
+def my_tt_svd(A, eps):
+    """TT cores of A with ‖A − full(cores)‖_F ≤ eps·‖A‖_F, by d − 1 truncated SVDs."""
+    # your code here
+    raise NotImplementedError
 
 
-S_cores = sum_tensor_cores(n, d)
-S_dense = sum(np.meshgrid(*[np.arange(n, dtype=float)] * d, indexing="ij"))  # (n, n, n, n)
-print(tt.describe(S_cores))
-assert np.allclose(tt.full(S_cores), S_dense)
-assert tt.ranks(tt.tt_svd(S_dense)) == tt.ranks(S_cores) == (1,) + (2,) * (d - 1) + (1,)
+check.tt_svd(my_tt_svd)
 
 # %% [markdown]
-# **Exercise 2.** Measure the error of a TT approximation *without densifying*. With
-# $T_\varepsilon = $ `tt_svd(A_smooth, eps=1e-3)` and a near-exact reference $T_\star$ (eps $= 10^{-12}$),
-# compute $\|T_\varepsilon - T_\star\|_F / \|T_\star\|_F$ using only `add`, `scale` and `norm`. Check it
-# against the dense error and against the guarantee.
+# **Exercise 2 (rounding).** Write `my_tt_round(cores, eps)`: recompress a TT to relative accuracy `eps`
+# *without forming the full tensor* (the checker makes `tt.full` and `tt.tt_svd` refuse to run while it calls
+# you). Right-orthogonalize with QR decompositions from the last core to the first, so that the whole norm sits
+# in core 0, then sweep left to right with truncated SVDs of the $(r_k n_k) \times r_{k+1}$ unfoldings at
+# $\delta = \varepsilon \|T\|_F / \sqrt{d-1}$ (section 6).
 
 # %%
-T_eps = tt.tt_svd(A_smooth, eps=1e-3)
-T_star = tt.tt_svd(A_smooth, eps=1e-12)
-tt_error = tt.norm(tt.add(T_eps, tt.scale(T_star, -1.0))) / tt.norm(T_star)
-dense_error = np.linalg.norm(tt.full(T_eps) - A_smooth) / np.linalg.norm(A_smooth)
-print(f"error without densifying {tt_error:.6e}, dense {dense_error:.6e}, bound 1e-03")
-assert np.isclose(tt_error, dense_error, rtol=1e-6)
-assert tt_error <= 1e-3
+def my_tt_round(cores, eps):
+    """A TT with the smallest ranks that tt_round finds, within relative error eps, never densified."""
+    # your code here
+    raise NotImplementedError
+
+
+check.tt_round(my_tt_round)
+
+# %% [markdown]
+# **Exercise 3 (cores by hand).** The tensor $S[i_0, \dots, i_{d-1}] = i_0 + i_1 + \dots + i_{d-1}$ has TT ranks
+# 2. Build its cores for any $n$ and $d \ge 2$ without any SVD. Hint: carry the pair (1, running sum) along the
+# chain.
+
+# %%
+def my_sum_tensor_cores(n, d):
+    """Rank-2 TT cores of S[i_0, …, i_{d−1}] = i_0 + … + i_{d−1} on n points per mode."""
+    # your code here
+    raise NotImplementedError
+
+
+check.sum_tensor_cores(my_sum_tensor_cores)

@@ -34,26 +34,17 @@
 # Index letters: $b$ batch, $i/j$ row/column index, $m/n$ row/column modes, $r$ ranks, $k$ core, $d$ cores,
 # $R$ a uniform inner rank ($r = (1, R, \dots, R, 1)$).
 
-# %% [markdown]
-# Section 4 times matrix products. For timings that mean something we pin the BLAS library to **one thread**
-# (unless you exported a thread count yourself before starting Jupyter). The thread variables only act if they
-# are set before NumPy is first imported, so this happens first of all, and we remember whether it could work.
-
 # %%
 import os
-import sys
-
-NUMPY_WAS_LOADED = "numpy" in sys.modules  # True only if something imported NumPy before this cell
-for variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
-
-import time
 import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ttrnn_np import cost, init, pytree, shapes, ttmatmul, ttmatrix
+from checks import tt_matrices as check  # the exercises' checkers (tutorials/checks/)
+from ttrnn_np import cost, init, shapes, ttmatmul, ttmatrix
+from ttrnn_np.experiments.runtime import blas_info, set_blas_threads
+from ttrnn_np.experiments.timing import interleaved_times
 
 FAST = os.environ.get("TTRNN_FAST") == "1"
 rng = np.random.default_rng(0)
@@ -234,61 +225,22 @@ assert (flops_ltr // B_small, flops_rtl // B_small) == (model["ltr"], model["rtl
 # rank it does more arithmetic than the dense $2MN$. `cost.break_even_rank(m, n)` returns the smallest $R$ at
 # which the cheaper order reaches the dense FLOPs. Counting FLOPs is not timing, though, so we measure: a
 # square 1024 × 1024 layer with `auto_shape` modes at $d = 3$, a batch of $B$ rows, the median
-# of several `time.perf_counter` repeats after warm-up calls, for the TT product and the dense `X @ W`.
+# of several rounds after warm-up calls, for the TT product and the dense `X @ W`.
 #
-# First, what does the arithmetic run on? The number of BLAS threads matters: one large GEMM spreads over many
-# threads well, a chain of small products much less so, and on a busy machine extra threads mostly wait for a
-# free core. We pinned one thread in the first cell; `blas_threads` reports what is in force.
+# Two pieces of plumbing come from the library: `set_blas_threads(1)` pins the BLAS library to one thread (on a
+# shared machine extra threads mostly wait for a free core, and one large GEMM would profit from threads far
+# more than a chain of small products), and `interleaved_times` calls the TT product and the dense product in
+# turn, round after round, after a warm-up call each, so that both see the same machine load, and reports the
+# median of the rounds.
 
 # %%
-def blas_description():
-    """The BLAS library NumPy was built with, or a pointer to numpy.show_config() on older NumPy."""
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    except TypeError:
-        return "see numpy.show_config()"
-    return f"{blas['name']} {blas.get('version', '')}".strip()
-
-
-def blas_threads():
-    """The BLAS thread count: from threadpoolctl if installed, else from the environment variables."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        pinned = ", ".join(f"{v}={os.environ[v]}" for v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                                             "OMP_NUM_THREADS") if v in os.environ)
-        if pinned and not NUMPY_WAS_LOADED:
-            return f"{pinned} (set before NumPy loaded)"
-        return (f"unknown (threadpoolctl not installed, and NumPy was loaded before the thread variables were set;"
-                f" OpenBLAS and MKL then use up to one thread per core, {os.cpu_count()} here)")
-    return ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info() if p["user_api"] == "blas")
-
-
-print(f"BLAS: {blas_description()};  threads: {blas_threads()};  cores: {os.cpu_count()}")
-
-# %% [markdown]
-# The timing helper: warm-up calls first (the first calls pay for allocation and BLAS start-up), then the
-# median of the repeats, which ignores the occasional slow run caused by other work on the machine. The dense
-# product is re-timed next to every TT rank, so both see the same machine load; its line below is the median
-# of those measurements, and the band their spread.
-
-# %%
-def median_time(f, repeats, warmup=3):
-    """Median wall time of f() in seconds over `repeats` calls, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        f()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
+set_blas_threads(1)
+blas = blas_info()
+print(f"BLAS: {blas['name']} {blas['version']}, {blas['threads']} thread(s); {os.cpu_count()} cores")
 M_bench = 1024
 B_bench = 32 if FAST else 64
 repeats = 5 if FAST else 25
-rank_grid = [1, 2, 4, 8, 12, 16] if FAST else [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 32]
+rank_grid = [1, 2, 4, 8, 10, 12, 16] if FAST else [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 32]
 m_bench = shapes.auto_shape(M_bench, 3)
 X_bench = rng.standard_normal((B_bench, M_bench))  # (B, M)
 W_bench = rng.standard_normal((M_bench, M_bench))  # (M, N)
@@ -300,8 +252,10 @@ t_tt, t_dense, flops_tt = [], [], []
 for R in rank_grid:
     cores_R = init.glorot(m_bench, m_bench, R, rng)  # [(1, m0, n0, R), (R, m1, n1, R), (R, m2, n2, 1)]
     assert np.allclose(ttmatmul.matmul(X_bench[:2], cores_R), X_bench[:2] @ ttmatrix.full(cores_R))
-    t_tt.append(median_time(lambda: ttmatmul.matmul(X_bench, cores_R), repeats))
-    t_dense.append(median_time(lambda: X_bench @ W_bench, repeats))
+    timed = interleaved_times({"TT": lambda: ttmatmul.matmul(X_bench, cores_R), "dense": lambda: X_bench @ W_bench},
+                              repeats)
+    t_tt.append(timed["TT"]["median"])
+    t_dense.append(timed["dense"]["median"])
     flops_tt.append(cost.matmul_flops(m_bench, m_bench, R)["best"])
     print(f"R = {R:>2}: TT {t_tt[-1] * 1e3:7.3f} ms   dense {t_dense[-1] * 1e3:7.3f} ms   "
           f"FLOPs/sample TT {flops_tt[-1]:>11,}  dense {2 * M_bench * M_bench:,}")
@@ -314,21 +268,35 @@ slower = np.nonzero(t_tt >= t_dense_line)[0]
 R_time = rank_grid[slower[0]] if len(slower) else None
 gflops_tt = B_bench * flops_tt / t_tt / 1e9  # (len(rank_grid),)
 gflops_dense = B_bench * flops_dense / t_dense_line / 1e9
-print(f"break-even rank: FLOPs {R_flops}, measured time {R_time} (first rank in the grid whose TT time ≥ dense)")
-print(f"throughput: dense {gflops_dense:.1f} GFLOP/s, TT {gflops_tt.min():.1f}–{gflops_tt.max():.1f} GFLOP/s")
+speedup_rank_1 = t_dense_line / t_tt[0]
+print(f"rank 1: {speedup_rank_1:.1f}× faster than dense for {flops_dense / flops_tt[0]:.0f}× fewer FLOPs")
+if R_time is None:
+    print(f"the TT product stayed faster than dense up to R = {rank_grid[-1]}; FLOP break-even R = {R_flops}")
+else:
+    place = "below" if R_time < R_flops else "at" if R_time == R_flops else "above"
+    print(f"measured break-even R ≈ {R_time} (first rank in the grid whose TT time ≥ dense), {place} the FLOP "
+          f"break-even R = {R_flops}")
+at_flop_break_even = t_tt[rank_grid.index(R_flops)] / t_dense_line if R_flops in rank_grid else None
+if at_flop_break_even is not None:
+    print(f"at R = {R_flops}, with equal FLOPs, the TT product took {at_flop_break_even:.1f}× the dense time")
+print(f"throughput: dense {gflops_dense:.1f} GFLOP/s, TT {gflops_tt.min():.1f}–{gflops_tt.max():.1f} GFLOP/s; "
+      f"the TT rate was below the dense rate at {np.sum(gflops_tt < gflops_dense)} of {len(rank_grid)} ranks")
 
 powers_of_two = [R for R in (1, 2, 4, 8, 16, 32) if R <= rank_grid[-1]]
-fig, (ax_t, ax_f, ax_g) = plt.subplots(1, 3, figsize=(14, 4))
+fig, (ax_t, ax_f, ax_g) = plt.subplots(1, 3, figsize=(13, 4.2))
 ax_t.plot(rank_grid, t_tt * 1e3, "o-", label="TT product (ttmatmul)")
 ax_t.axhline(t_dense_line * 1e3, color="k", label="dense X @ W")
 ax_t.axhspan(t_dense.min() * 1e3, t_dense.max() * 1e3, color="k", alpha=0.1)
 ax_t.set_ylabel(f"median time per batch of {B_bench} (ms)")
+ax_t.set_title("time: what a user feels", fontsize=10)
 ax_f.plot(rank_grid, flops_tt, "o-", label="TT, cheaper order")
 ax_f.axhline(flops_dense, color="k", label="dense 2MN")
 ax_f.set_ylabel("FLOPs per sample")
+ax_f.set_title("FLOPs: pure arithmetic", fontsize=10)
 ax_g.plot(rank_grid, gflops_tt, "o-", label="TT product")
 ax_g.axhline(gflops_dense, color="k", label="dense X @ W")
 ax_g.set_ylabel("achieved GFLOP/s")
+ax_g.set_title("throughput: FLOPs / time", fontsize=10)
 for ax in (ax_t, ax_f, ax_g):
     ax.axvline(R_flops, color="tab:red", ls="--", label=f"FLOP break-even R = {R_flops}")
     if R_time is not None:
@@ -341,26 +309,23 @@ for ax in (ax_t, ax_f):
     ax.set_yscale("log")
 ax_g.set_ylim(0, 1.15 * max(gflops_dense, gflops_tt.max()))
 fig.suptitle(f"TT-matrix {M_bench}×{M_bench}, modes {m_bench}×{m_bench}, batch {B_bench}, "
-             f"{blas_description()}, {os.cpu_count()} cores", fontsize=10)
+             f"{blas['name']}, 1 thread, {os.cpu_count()} cores", fontsize=10)
 fig.tight_layout()
 
 # %% [markdown]
 # **Reading the plot.** The middle panel is pure arithmetic: the TT FLOPs grow like $R^2$ and cross the dense
-# line at the predicted break-even rank. The left panel is what a user feels. In full runs on the machine this
-# notebook was written on (2 shared cores, OpenBLAS, one thread, batch 64), rank 1 was 12–14× faster than dense
-# for 32× fewer FLOPs, but the measured break-even came at $R \approx 6$–$8$ (it moved between runs), **below**
-# the FLOP break-even $R = 10$; at $R = 10$, with equal FLOPs, the TT product took about twice as long as dense.
-# The right panel says why: the single $64 \times 1024 \times 1024$ GEMM ran at 40–46 GFLOP/s, while the TT
-# product, a chain of $d$ thin products (inner dimension $r_k m_k$, from 8 to a few hundred) separated by
-# transposes that copy the whole carry through memory, reached only 11–29 GFLOP/s.
+# line at the FLOP break-even rank. The left panel is what a user feels, and the printout above says where the
+# measured times crossed on this run. The right panel says why they need not cross at the same rank: the single
+# $B \times 1024 \times 1024$ GEMM runs at the dense throughput printed above, while the TT product, a chain of
+# $d$ thin products (inner dimension $r_k m_k$, from 8 to a few hundred) separated by transposes that copy the
+# whole carry through memory, runs at its own rate (counted against dense above). Where its rate is lower than
+# dense's, it needs fewer FLOPs than dense just to keep up, and the measured break-even comes before the FLOP
+# break-even; where its rate is higher, after.
 #
-# Your numbers will differ; the printout above is this run's truth. Batch size, layer size, the BLAS library
-# and its thread count all move both curves, and a busy machine makes everything noisy: with OpenBLAS's default
-# two threads on our shared machine, the timings jumped in steps of several milliseconds as threads waited for
-# a free core, which is why we pinned one. Whatever the machine, the lesson stands:
-# **fewer FLOPs is necessary, not sufficient**. Claim speed only from timings, and stay well below the FLOP
-# break-even rank if speed is the goal. (Inside an LSTM trained with autograd, autograd's own per-operation
-# overhead comes on top, and a chain of d products has d times more operations than one GEMM.)
+# Batch size, layer size, the BLAS library and its thread count all move both curves, and a busy machine makes
+# everything noisy, so the numbers are this run's, not a law. The lesson stands on any machine:
+# **fewer FLOPs is necessary, not sufficient**. Claim speed only from timings. (Inside an LSTM trained with
+# autograd, autograd's per-operation overhead comes on top; tutorial 08.)
 #
 # ## 5. Initialization must be scaled by the ranks
 #
@@ -516,54 +481,56 @@ assert caught[0].category is shapes.RankWarning and ttmatrix.ranks(cores_28) == 
 # - $XW$ never needs $W$: sweep the cores left to right or right to left, carrying
 #   $(B, n_{<k}, r_k, m_{\ge k})$ or its mirror. The two orders can differ by several times in FLOPs;
 #   `ttmatmul.matmul` picks the cheaper one from `cost.matmul_flops`.
-# - The FLOP break-even rank (`cost.break_even_rank`) is at best an upper bound for speed: in our measurements
-#   the TT chain ran well below the BLAS throughput of one dense GEMM and lost to it at a lower rank.
+# - The FLOP break-even rank (`cost.break_even_rank`) is not the speed break-even: the TT chain runs at a
+#   different BLAS throughput than one dense GEMM, so time only the real thing.
 # - Initialize through `init.glorot`/`init.he`: $\sigma_\text{core} = (\sigma_\text{full}^2/\prod r_k)^{1/(2d)}$.
 #   Dropping or misplacing the rank factor is off by $\sqrt{\prod r_k}$.
 # - `auto_shape` picks the most balanced modes; primes, size 1 and ranks above the useful maximum warn.
 #
 # ## Exercises
 #
-# **Exercise 1.** Compute by hand the number of parameters of the $256 \to 1024$ TT-matrix with modes
-# $(4, 8, 8) \times (8, 8, 16)$ at rank $R = 4$, using $P_{TT} = R\, m_0 n_0 + R^2 m_1 n_1 + R\, m_2 n_2$.
-# Compare with `cost.num_params` (predicted from the shapes) and with `pytree.num_params` of the cores that
-# `init.glorot` makes (counted).
+# Each exercise has a stub and a `check` call that runs your function against the library: ✓, ✗ with a hint,
+# or ○ while the stub is there. Solutions: `tutorials/solutions/tt_matrices.py` (try first).
+#
+# **Exercise 1 (one entry).** Write `my_entry(cores, i, j)`: the entry $W[i, j]$ of a TT-matrix from its cores,
+# for any number of cores, by splitting $i$ and $j$ into digits and multiplying one slice of each core
+# (section 1). The checker stops `ttmatrix.full` from working while it calls you.
 
 # %%
-R_ex = 4
-P_by_hand = R_ex * 4 * 8 + R_ex ** 2 * 8 * 8 + R_ex * 8 * 16  # 128 + 1024 + 512
-cores_ex = init.glorot((4, 8, 8), (8, 8, 16), R_ex, rng)
-print(f"by hand {P_by_hand},  cost.num_params {cost.num_params((4, 8, 8), (8, 8, 16), R_ex)},  "
-      f"cores {pytree.num_params(cores_ex)},  dense {256 * 1024:,} ({ttmatrix.compression(cores_ex):.0f}× smaller)")
-assert P_by_hand == 1664 == cost.num_params((4, 8, 8), (8, 8, 16), R_ex) == pytree.num_params(cores_ex)
+def my_entry(cores, i, j):
+    """W[i, j] = G_0[:, i_0, j_0, :] ⋯ G_{d−1}[:, i_{d−1}, j_{d−1}, :], a float."""
+    # your code here
+    raise NotImplementedError
+
+
+check.entry(my_entry)
 
 # %% [markdown]
-# **Exercise 2.** Find the FLOP break-even rank of that same $256 \to 1024$ layer yourself: write both
-# per-sample FLOP sums from section 3, increase $R$ until the cheaper one reaches $2MN$, and compare with
-# `cost.break_even_rank`. Which order does `ttmatmul.matmul` use there, and why?
+# **Exercise 2 (the product, left to right).** Write `my_matmul(X, cores)`: $Y = XW$ of shape $(B, N)$ by the
+# left-to-right sweep of section 3, carrying $Z[b, n_{<k}, r_k, m_k, m_{>k}]$. No `full`, no `ttmatmul`
+# functions (the checker blocks them); `np.einsum` or `np.tensordot` and reshapes are all you need.
 
 # %%
-def my_flops(m, n, R):
-    """(left-to-right, right-to-left) FLOPs per sample with uniform rank R."""
-    r = [1] + [R] * (len(m) - 1) + [1]
-    ltr = sum(2 * r[k] * r[k + 1] * np.prod(n[:k + 1]) * np.prod(m[k:]) for k in range(len(m)))
-    rtl = sum(2 * r[k] * r[k + 1] * np.prod(m[:k + 1]) * np.prod(n[k:]) for k in range(len(m)))
-    return int(ltr), int(rtl)
+def my_matmul(X, cores):
+    """X (B, M) times the TT-matrix W (M, N), left to right, never forming W."""
+    # your code here
+    raise NotImplementedError
 
 
-m_ex, n_ex = (4, 8, 8), (8, 8, 16)
-R_even = 1
-while min(my_flops(m_ex, n_ex, R_even)) < 2 * 256 * 1024:
-    R_even += 1
-ltr_ex, rtl_ex = my_flops(m_ex, n_ex, R_even)
-print(f"break-even rank by hand {R_even} (ltr {ltr_ex:,}, rtl {rtl_ex:,}, dense {2 * 256 * 1024:,}); "
-      f"cost.break_even_rank {cost.break_even_rank(m_ex, n_ex)}")
-assert R_even == cost.break_even_rank(m_ex, n_ex)
-assert rtl_ex < ltr_ex
+check.matmul_one_order(my_matmul)
 
 # %% [markdown]
-# Right to left is cheaper. The middle step costs
-# $2R^2 (n_0 n_1)(m_1 m_2) = 2R^2 (m_0 m_1)(n_1 n_2) = 2R^2 \cdot 4096$ in both orders; the two end steps cost
-# $2R\,(n_0 M + N m_2) = 2R \cdot 10\,240$ left to right but $2R\,(m_0 N + M n_2) = 2R \cdot 8\,192$ right to
-# left. The step that produces all $N = 1024$ outputs sums over $m_0 = 4$ in one order and over $m_2 = 8$ in the
-# other.
+# **Exercise 3 (the break-even rank).** Write `my_break_even_rank(m, n)`: add up the per-sample FLOPs of both
+# sweeps with uniform rank $R$ (section 3's formulas) and return the smallest $R$ at which the cheaper one reaches
+# $2MN$. The checker compares with `cost.break_even_rank` on five shapes. For the $256 \to 1024$ layer of
+# section 5, which order is cheaper, and why? (The step that produces all $N$ outputs sums over $m_0$ in one
+# order and over $m_{d-1}$ in the other.)
+
+# %%
+def my_break_even_rank(m, n):
+    """The smallest uniform rank R whose cheaper contraction order needs ≥ 2MN FLOPs per sample."""
+    # your code here
+    raise NotImplementedError
+
+
+check.break_even_rank(my_break_even_rank)

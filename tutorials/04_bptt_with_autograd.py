@@ -36,12 +36,17 @@ import autograd.numpy as anp
 import matplotlib.pyplot as plt
 import numpy as np
 from autograd import grad, value_and_grad
+from matplotlib.ticker import MaxNLocator
 
+from checks import bptt as check  # the exercises' checkers (tutorials/checks/)
 from ttrnn_np import cells, diagnostics, init, losses, optim, rnn, shapes, sizes, training, ttmatmul
 from ttrnn_np.data import toy
+from ttrnn_np.experiments.runtime import set_blas_threads
+from ttrnn_np.experiments.timing import interleaved_times
 from ttrnn_np.heads import HeadConfig
 from ttrnn_np.pytree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
+set_blas_threads(1)  # one BLAS thread: on a shared machine a second thread mostly waits for a core
 FAST = os.environ.get("TTRNN_FAST") == "1"
 T_add = 20 if FAST else 40  # adding problem: sequence length
 H_add = 16 if FAST else 32  # hidden units of the toy models
@@ -136,8 +141,7 @@ assert np.isclose(L_hand, L_fast) and worst < 1e-12
 # $$\frac{L(\theta + \varepsilon e_i) - L(\theta - \varepsilon e_i)}{2\varepsilon}, \qquad \varepsilon = 10^{-6},$$
 #
 # whose error is $O(\varepsilon^2)$ plus rounding $O(10^{-16} L/\varepsilon)$: about $10^{-10}$ in float64, far below
-# any real mistake. A tiny model keeps it fast. Then a second check along one random direction $v$ of all
-# parameters at once: $\frac{d}{d\alpha} L(\theta + \alpha v)\big|_0 = \langle \bar\theta, v\rangle$.
+# any real mistake. A tiny model keeps it fast. (Exercise 2 checks all parameters at once, along a direction.)
 
 # %%
 tiny = model_config("joint", 4, rank=2)
@@ -168,21 +172,6 @@ for path, fd, exact in errors[::4]:
 print(f"{len(errors)} entries: max |finite difference − autograd| = {worst_abs:.1e}")
 assert worst_abs < 1e-8
 
-
-def directional_check(loss, params, rng):
-    """(finite difference, autograd) derivative of loss(params + α v) at α = 0 along a random direction v."""
-    v = tree_map(lambda p: rng.standard_normal(p.shape), params)  # tree like params
-
-    def along(alpha):
-        return loss(tree_map(lambda p, d: p + alpha * d, params, v))
-
-    exact = sum(np.sum(g * d) for g, d in zip(tree_leaves(grad(loss)(params)), tree_leaves(v)))
-    return (along(eps) - along(-eps)) / (2 * eps), exact
-
-
-fd_direction, exact_direction = directional_check(loss_tiny, tiny_params, np.random.default_rng(3))
-print(f"directional derivative: finite difference {fd_direction:.10f}, autograd {exact_direction:.10f}")
-assert abs(fd_direction - exact_direction) < 1e-8 * max(1.0, abs(exact_direction))
 
 # %% [markdown]
 # ## 3. The TT product: a hand-derived derivative versus autograd's own
@@ -237,39 +226,32 @@ for name, (value, X_bar, cores_bar) in results.items():
 # operation is a large part of the cost.
 
 # %%
-def interleaved_times(functions, repeats):
-    """{name: (median, min) seconds} of each f(), calling the functions in turn for `repeats` rounds."""
-    for f in functions.values():
-        f()  # warm-up
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, f in functions.items():
-            start = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - start)
-    return {name: (float(np.median(t)), min(t)) for name, t in times.items()}
-
-
 cores_small = init.glorot((4, 4), (8, 8), 4, rng)  # [(1, 4, 8, 4), (4, 4, 8, 1)]
 X_small, C_small = rng.standard_normal((64, 16)), rng.standard_normal((64, 64))  # (B, M), (B, N)
 cases = {"256 → 1024, d = 3, R = 4, B = 32": (X_v, cores_v, C_v),
          "16 → 64, d = 2, R = 4, B = 64": (X_small, cores_small, C_small)}
+saving = {}
 for label, (X_t, cores_t, C_t) in cases.items():
     functions = {name: (lambda f=loss_and_grad_of(routes[name], C_t), X_t=X_t, cores_t=cores_t: f((X_t, cores_t)))
                  for name in list(routes)[:2]}
-    timed = interleaved_times(functions, repeats)
-    (median_p, fastest_p), (median_t, fastest_t) = timed.values()
-    print(f"{label}: hand VJP median {median_p * 1e3:.3f} ms (fastest {fastest_p * 1e3:.3f}), traced median "
-          f"{median_t * 1e3:.3f} ms (fastest {fastest_t * 1e3:.3f}) → traced / hand = {median_t / median_p:.2f}")
+    hand, traced = interleaved_times(functions, repeats).values()  # {"median", "min", …} each
+    saving[label] = {stat: 1 - hand[stat] / traced[stat] for stat in ("median", "min")}
+    print(f"{label}: hand VJP median {hand['median'] * 1e3:.3f} ms (fastest {hand['min'] * 1e3:.3f}), traced "
+          f"median {traced['median'] * 1e3:.3f} ms (fastest {traced['min'] * 1e3:.3f})")
+    print(f"    the primitive saves {100 * saving[label]['median']:.0f} % of the traced time (medians), "
+          f"{100 * saving[label]['min']:.0f} % (fastest rounds)")
 reference_grad = loss_and_grad_of(ttmatmul.matmul_reference, C_v)
-reference = interleaved_times({"reference": lambda: reference_grad((X_v, cores_v))}, max(3, repeats // 3))["reference"]
-print(f"256 → 1024 through X·full(W): median {reference[0] * 1e3:.1f} ms")
+reference = interleaved_times({"reference": lambda: reference_grad((X_v, cores_v))}, max(3, repeats // 3))
+print(f"256 → 1024 through X·full(W): median {reference['reference']['median'] * 1e3:.1f} ms")
+big, small = (saving[label]["min"] for label in cases)
+print(f"fastest rounds: the saving is {'smaller' if big < small else 'larger'} at the paper's size than at the toy size")
 
 # %% [markdown]
 # The hand-derived primitive records one tape entry instead of about three per core and reuses the forward
-# sweep's partial products. At the paper's size most of the time is BLAS work that both routes share, and in
-# our runs the primitive saved only some 10–20 %; at the toy size, where bookkeeping dominates, the traced sweep
-# took about 1.5× as long. (A shared machine makes single timings jitter; read your own numbers above.)
+# sweep's partial products. How much that saves depends on how much of the time is BLAS work, which both routes
+# share: the more of it, the smaller the share that bookkeeping can save. The printout gives this run's numbers;
+# on a busy machine the medians jitter (other jobs stretch some rounds), and the fastest rounds are the cleaner
+# comparison.
 # Differentiating $X \cdot \mathrm{full}(W)$ is far slower: it forms the dense matrix and its gradient, which the TT
 # layouts exist to avoid. Inside an LSTM the product runs at every time step, so the savings add up over $T$.
 #
@@ -393,6 +375,7 @@ for name in configs:
 ax.axvline(T_add // 2 + 0.5, color="0.6", lw=0.8)
 ax.text(T_add // 2 + 0.7, ax.get_ylim()[0] * 2, "first marker ← | → second marker", fontsize=8, color="0.4")
 ax.set_xlabel("time step t")
+ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 ax.set_ylabel("$\\|\\partial L / \\partial h_t\\|$")
 ax.set_title("gradient flow through time, adding problem", fontsize=10)
 ax.legend(fontsize=8)
@@ -530,49 +513,52 @@ assert abs(truncated_run[-20:].mean() - np.log(K_copy)) < 0.05  # the short wind
 #
 # ## Exercises
 #
-# **Exercise 1.** BPTT by hand. For a vanilla RNN $h_t = \tanh(h_{t-1} U + x_t V)$ with loss
-# $L = \sum_b \sum_u h_T[b, u]$, the backward recursion is $\bar h_T = 1$ and
-# $\bar h_{t-1} = \big(\bar h_t \odot (1 - h_t^2)\big) U^\top$, and $\bar U = \sum_t h_{t-1}^\top \big(\bar h_t \odot
-# (1 - h_t^2)\big)$. Implement it and compare $\bar U$ with autograd.
+# Each exercise has a stub and a `check` call that runs your function against the library: ✓, ✗ with a hint,
+# or ○ while the stub is there. Solutions: `tutorials/solutions/bptt.py` (try first).
+#
+# **Exercise 1 (BPTT by hand).** For a vanilla RNN $h_t = \tanh(h_{t-1} U + x_t V)$, $h_0 = 0$, with loss
+# $L = \sum_b \sum_u h_T[b, u]$, the backward recursion is $\bar h_T = 1$,
+# $\bar a_t = \bar h_t \odot (1 - h_t^2)$, $\bar h_{t-1} = \bar a_t U^\top$, and
+# $\bar U = \sum_t h_{t-1}^\top \bar a_t$. Write `my_vanilla_bptt(U, V, X)` returning $\bar U$ (H, H) with plain
+# NumPy: a forward loop that keeps the states, then the backward loop. The checker compares with autograd.
 
 # %%
-def vanilla_rnn(U, V, X):
-    """The states [h_0, …, h_T], each (B, H), of h_t = tanh(h_{t-1} U + x_t V); X (B, T, I), U (H, H), V (I, H)."""
-    hs = [anp.zeros((X.shape[0], U.shape[0]))]  # h_0 (B, H)
-    for t in range(X.shape[1]):
-        hs.append(anp.tanh(anp.dot(hs[-1], U) + anp.dot(X[:, t, :], V)))  # h_t (B, H)
-    return hs
+def my_vanilla_bptt(U, V, X):
+    """Ū = ∂L/∂U (H, H) for L = Σ h_T; U (H, H), V (I, H), X (B, T, I)."""
+    # your code here
+    raise NotImplementedError
 
 
-U_ex = 0.5 * rng.standard_normal((5, 5))  # (H, H)
-V_ex = rng.standard_normal((3, 5))  # (I, H)
-X_ex = rng.standard_normal((4, 7, 3))  # (B, T, I)
-hs = vanilla_rnn(U_ex, V_ex, X_ex)  # T + 1 arrays (B, H)
-h_bar = np.ones_like(hs[-1])  # (B, H) ∂L/∂h_T
-U_bar = np.zeros_like(U_ex)  # (H, H)
-for t in range(len(hs) - 1, 0, -1):
-    a_bar = h_bar * (1 - hs[t] ** 2)  # (B, H) ∂L/∂(pre-activation at t)
-    U_bar = U_bar + hs[t - 1].T @ a_bar  # (H, H)
-    h_bar = a_bar @ U_ex.T  # (B, H) ∂L/∂h_{t-1}
-U_auto = grad(lambda U: anp.sum(vanilla_rnn(U, V_ex, X_ex)[-1]))(U_ex)  # (H, H)
-print(f"max |Ū by hand − autograd| = {np.abs(U_bar - U_auto).max():.1e}")
-assert np.allclose(U_bar, U_auto)
+check.vanilla_bptt(my_vanilla_bptt)
 
 # %% [markdown]
-# **Exercise 2.** Check the gradient of the copy-task loss (cross-entropy through a reshaped head) for a tiny
-# joint TT-**GRU** with a finite difference along a random direction, as in section 2.
+# **Exercise 2 (a gradient check along a direction).** Section 2 checked single entries. One check can cover
+# every parameter at once: for a random direction $v$ (a tree shaped like $\theta$),
+# $\frac{d}{d\alpha} L(\theta + \alpha v)\big|_0 = \langle \bar\theta, v\rangle$, and the left side is a central
+# difference. Write `my_central_difference(loss, params, v, eps)` returning
+# $(L(\theta + \varepsilon v) - L(\theta - \varepsilon v)) / 2\varepsilon$; `pytree.tree_map(f, a, b)` maps over two
+# trees at once. The checker compares with BPTT's $\langle \bar\theta, v\rangle$ for a joint TT-LSTM, and on a
+# quartic where a one-sided difference is visibly less accurate. Then use your function below to check the
+# gradient of the copy-task loss of a tiny joint TT-**GRU**.
 
 # %%
-gru = rnn.ModelConfig(cells.CellConfig("gru", "joint", 4, 4, n_cores=2, rank=2), head=HeadConfig("classify", 2 * 3))
-gru_params = rnn.init_model(gru, np.random.default_rng(6))  # {"layers": [...], "head": {...}}
-X_g, y_g = toy.copy_task(5, 6, 2, 3, np.random.default_rng(7))  # (5, 6, 4), (5, 2)
+def my_central_difference(loss, params, v, eps):
+    """The derivative of loss along v at params, by a central difference with step eps."""
+    # your code here
+    raise NotImplementedError
 
 
-def loss_gru(p):
-    logits = anp.reshape(rnn.forward(gru, p, X_g), (-1, 2, 3))  # (B, L, K)
-    return losses.softmax_cross_entropy(logits, y_g)
+if check.central_difference(my_central_difference):
+    gru = rnn.ModelConfig(cells.CellConfig("gru", "joint", 4, 4, n_cores=2, rank=2),
+                          head=HeadConfig("classify", 2 * 3))
+    gru_params = rnn.init_model(gru, np.random.default_rng(6))  # {"layers": [...], "head": {...}}
+    X_g, y_g = toy.copy_task(5, 6, 2, 3, np.random.default_rng(7))  # (5, 6, 4), (5, 2)
 
+    def loss_gru(p):
+        logits = anp.reshape(rnn.forward(gru, p, X_g), (-1, 2, 3))  # (B, L, K)
+        return losses.softmax_cross_entropy(logits, y_g)
 
-fd_gru, exact_gru = directional_check(loss_gru, gru_params, np.random.default_rng(8))
-print(f"GRU copy loss: finite difference {fd_gru:.10f}, autograd {exact_gru:.10f}")
-assert abs(fd_gru - exact_gru) < 1e-8 * max(1.0, abs(exact_gru))
+    v_g = tree_map(lambda p: rng.standard_normal(p.shape), gru_params)  # tree like gru_params
+    exact_gru = sum(np.sum(g * d) for g, d in zip(tree_leaves(grad(loss_gru)(gru_params)), tree_leaves(v_g)))
+    print(f"GRU copy loss along v: yours {my_central_difference(loss_gru, gru_params, v_g, 1e-6):.10f}, "
+          f"BPTT {exact_gru:.10f}")

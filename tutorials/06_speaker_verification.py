@@ -45,6 +45,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
+from checks import speaker as check  # the exercises' checkers (tutorials/checks/)
 from ttrnn_np.checkpoint import load_checkpoint
 from ttrnn_np.experiments import speaker as sv
 from ttrnn_np.experiments.speaker_cli import results_table
@@ -287,25 +288,48 @@ else:
 #
 # ## Exercises
 #
-# **Exercise 1.** Compute the EER of the test trials of section 5 by brute force: try every score as the
-# threshold, and take the threshold where |FPR − FNR| is smallest. How close is the average of the two rates
-# there to `eer`'s interpolated value?
+# Each exercise has a stub and a `check` call that runs your function against the library: ✓, ✗ with a hint,
+# or ○ while the stub is there. Solutions: `tutorials/solutions/speaker.py` (try first).
+#
+# **Exercise 1 (the EER from scores).** Write `my_eer(scores, labels)` for scores (P,) and labels (P,) (1 for a
+# target trial): sort the trials by score, descending; accepting the top $t$ gives
+# $\mathrm{FPR}(t)$ = accepted non-targets / non-targets and $\mathrm{FNR}(t)$ = rejected targets / targets;
+# return the rate where the two curves cross (interpolate between the last cut before and the first after).
 
 # %%
-best_gap, brute = np.inf, None
-for theta in np.unique(scores):
-    fpr_theta = np.mean(scores[~labels] >= theta)
-    fnr_theta = np.mean(scores[labels] < theta)
-    if abs(fpr_theta - fnr_theta) < best_gap:
-        best_gap, brute = abs(fpr_theta - fnr_theta), (fpr_theta + fnr_theta) / 2
-exact = eer(scores.ravel(), labels.ravel())[0]
-print(f"brute force ≈ {100 * brute:.2f} %, interpolated {100 * exact:.2f} %")
-assert abs(brute - exact) <= 1 / labels.sum() + 1e-12
+def my_eer(scores, labels):
+    """The equal error rate of the trials, as a fraction."""
+    # your code here
+    raise NotImplementedError
+
+
+if check.eer(my_eer):
+    print(f"your EER of the test trials of section 5: {100 * my_eer(scores.ravel(), labels.ravel()):.2f} % "
+          f"(library {100 * eer(scores.ravel(), labels.ravel())[0]:.2f} %)")
 
 # %% [markdown]
-# **Exercise 2.** Count the parameters of the encoder's TT head $H \to D$ by hand with
+# **Exercise 2 (the GE2E similarity matrix).** Write `my_similarity(E, w, b)` for embeddings E (N, M, D):
+# $S[j, i, k] = w \cos(e_{ji}, c_k) + b$ with the centroid $c_k$ of speaker $k$'s $M$ utterances, except for
+# $k = j$, where the centroid leaves utterance $i$ out: $c_j^{(-i)} = (\sum_m e_{jm} - e_{ji}) / (M - 1)$
+# (section 3). Return S (N, M, N).
+
+# %%
+def my_similarity(E, w, b):
+    """S (N, M, N): scaled cosines of every utterance with every speaker's centroid (exclusive for its own)."""
+    # your code here
+    raise NotImplementedError
+
+
+if check.ge2e_similarity(my_similarity):
+    S_mine = my_similarity(E1, w1, b1)  # (N, M, N)
+    own = S_mine[np.arange(N), :, np.arange(N)]  # (N, M): each utterance's score with its own speaker
+    loss_mine = np.mean(np.log(np.exp(S_mine).sum(axis=-1)) - own)
+    print(f"GE2E loss of the trained batch from your S: {loss_mine:.3f} (library {ge2e_loss(E1, w1, b1):.3f})")
+
+# %% [markdown]
+# **Exercise 3 (counting).** Count the parameters of the encoder's TT head $H \to D$ by hand with
 # $P_{TT} = R\, m_0 n_0 + R\, m_1 n_1$ for $d = 2$ (modes from `auto_shape`), add the $D$ biases, and compare
-# with the size table of section 4.
+# with the size table of section 3 (`head W` and `head bias`).
 
 # %%
 m_head, n_head = auto_shape(config.hidden_size, 2), auto_shape(config.embed_dim, 2)

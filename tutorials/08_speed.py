@@ -24,17 +24,19 @@
 # cores, $R$ rank, $m_k, n_k$ row and column modes. $\bar{A} = \partial L / \partial A$.
 
 # %%
+import json
 import os
 import pathlib
 import time
 
 import autograd
-import autograd.numpy as anp
 import matplotlib.pyplot as plt
 import numpy as np
 
+from checks import speed as check  # the exercises' checkers (tutorials/checks/)
 from ttrnn_np import cells, cost, losses, rnn
 from ttrnn_np.experiments.runtime import set_blas_threads, tune_malloc
+from ttrnn_np.experiments.timing import interleaved_times
 from ttrnn_np.heads import HeadConfig
 
 tune_malloc()  # keep freed memory in the process: fresh pages cost page faults (benchmarks/README.md)
@@ -119,43 +121,40 @@ assert abs(loss_layer - loss_traced) < 1e-5 and worst < 1e-4
 # %% [markdown]
 # ## 3. Measuring: time, GFLOP/s, tape
 #
-# We time a training step of each model on each path, interleaved (round after round, so a busy machine slows all
-# of them alike), and divide the FLOPs by the median time. The clock is the process's CPU time
-# (`time.process_time`): with one thread it is the cost of the call, even when other jobs share the cores.
+# We time a training step of each model on each path with `interleaved_times` (round after round, so a busy
+# machine slows all of them alike; exercise 2 builds it) and divide the FLOPs by the median time. The clock is the
+# process's CPU time (`time.process_time`): with one thread it is the cost of the call, even when other jobs
+# share the cores.
 
 # %%
-def interleaved(fns, rounds):
-    samples = {name: [] for name in fns}
-    for fn in fns.values():
-        fn()  # warm-up
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.process_time()
-            fn()
-            samples[name].append(time.process_time() - start)
-    return {name: float(np.median(values)) for name, values in samples.items()}
-
-
 config_dense, params_dense = model("dense")
 steps = {("dense", False): (train_step(config_dense, False), params_dense),
          ("dense", True): (train_step(config_dense, True), params_dense),
          ("joint", False): (train_step(config_tt, False), params_tt),
          ("joint", True): (train_step(config_tt, True), params_tt)}
-times = interleaved({key: (lambda f=f, p=p: f(p)) for key, (f, p) in steps.items()}, repeats)
+timed = interleaved_times({key: (lambda f=f, p=p: f(p)) for key, (f, p) in steps.items()}, repeats,
+                          clock=time.process_time)
+times = {key: t["median"] for key, t in timed.items()}
 for (layout, traced), seconds in times.items():
     flops = 3 * (dense_fwd if layout == "dense" else tt_fwd)
     print(f"{layout:5s} {'traced' if traced else 'layer ':6s} {1e3 * seconds:8.1f} ms  "
           f"{flops / seconds / 1e9:6.2f} GFLOP/s")
-tape_per_step = {layout: (times[(layout, True)] - times[(layout, False)]) / T for layout in ("dense", "joint")}
-print("traced − layer, per time step (ms):", {k: round(1e3 * v, 3) for k, v in tape_per_step.items()})
+for layout in ("dense", "joint"):
+    saved = (times[(layout, True)] - times[(layout, False)]) / T  # seconds per time step
+    spread = (timed[(layout, True)]["max"] - timed[(layout, True)]["min"]) / T
+    verdict = ("the layer primitive was faster" if saved > spread else "the layer primitive was slower" if saved < -spread
+               else "no difference beyond the spread of the traced path's rounds")
+    print(f"{layout}: traced − layer = {1e3 * saved:+.3f} ms per time step ({verdict}; spread ±{1e3 * spread:.3f})")
 
 # %% [markdown]
-# The dense model does the most FLOPs and runs at a good fraction of BLAS's rate: its time *is* arithmetic. On the
-# traced path it also pays for the tape and for $T$ small weight-gradient products instead of one large one; the
-# layer primitive removes both. The TT model does fewer FLOPs at a much lower rate (chains of small products); its
-# backward pass is one VJP of the TT product per step on both paths (that VJP gives $\bar{A}_t W_h^\top$ and the
-# step's core gradients from one sweep), so here the primitive saves mostly tape — and memory: it stores the gates,
-# $c_t$ and $h_t$ instead of every traced intermediate (`bench_memory.py`: 4.3 GB → 1.7 GB for a pixel-MNIST step).
+# The dense model does the most FLOPs and runs at a higher rate (printed above): its time is mostly arithmetic.
+# On the traced path it also pays for the tape and for $T$ small weight-gradient products instead of one large
+# one; the layer primitive removes both. The TT model does fewer FLOPs at a lower rate (chains of small
+# products); its backward pass is one VJP of the TT product per step on both paths (that VJP gives
+# $\bar{A}_t W_h^\top$ and the step's core gradients from one sweep), so for TT the primitive can only save tape
+# bookkeeping, which is small next to those products: the printout says whether this run could even tell the
+# two apart. What the primitive always saves is memory: it stores the gates, $c_t$ and $h_t$ instead of every
+# traced intermediate (`benchmarks/bench_memory.py` measures it; `results/bench/quiet/memory.json`).
 #
 # ## 4. The measured benchmark
 #
@@ -168,7 +167,6 @@ quiet = "results/bench/quiet"  # the quiet-machine run: python -m benchmarks.run
 results = next((p for p in (pathlib.Path("..", quiet, "lstm.json"), pathlib.Path(quiet, "lstm.json"))
                 if p.exists()), None)
 if results is not None:
-    import json
     rows = [row for row in json.loads(results.read_text())["rows"] if row["dtype"] == "float32"
             and row["scope"] == "sequence" and row["threads"] == 1]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -186,24 +184,48 @@ else:
 # %% [markdown]
 # ## 5. The TT product against the dense one, rank by rank
 #
-# The same question for one product $Y = XW$ ($B = 128$, $N \times N$): `benchmarks/bench_ttmatmul.py` times the
-# TT product for $d = 2, 3, 4$ cores and ranks 1–16 against the dense `X @ W`, and draws the cost model's
-# prediction next to it (dashed: the dense time scaled by the FLOP ratio). Where a solid line crosses the grey
-# dense line is the *measured* break-even rank (star); the FLOP count predicts the circle. The stars sit at or left
-# of the circles: a chain of $d$ small products runs at a lower rate than one large GEMM, so FLOP savings
-# overstate time savings, most at small $N$. Made by
-# `python -m benchmarks.run_all --out-dir results/bench/quiet` (which also runs the other benchmarks).
+# The same question for one product $Y = XW$ ($B = 128$, $N \times N$): `benchmarks/bench_ttmatmul.py` timed the
+# TT product for $d = 2, 3, 4$ cores and a range of ranks against the dense `X @ W`. Below, from its stored
+# results (`results/bench/quiet/ttmatmul.json`, made by `python -m benchmarks.run_all --out-dir
+# results/bench/quiet`): where a TT line crosses the grey dense line is the *measured* break-even rank (star);
+# the FLOP count predicts the open circle.
 
 # %%
-figure = next((p for p in (pathlib.Path("..", quiet, "ttmatmul_vs_rank.png"), pathlib.Path(quiet, "ttmatmul_vs_rank.png"))
+stored = next((p for p in (pathlib.Path("..", quiet, "ttmatmul.json"), pathlib.Path(quiet, "ttmatmul.json"))
                if p.exists()), None)
-if figure is not None:
-    image = plt.imread(figure)  # (height, width, 4) RGBA
-    fig, ax = plt.subplots(figsize=(14, 4.6))
-    ax.imshow(image)
-    ax.axis("off")
+if stored is None:
+    print(f"{quiet}/ttmatmul.json not found: python -m benchmarks.run_all --out-dir {quiet}")
 else:
-    print(f"{quiet}/ttmatmul_vs_rank.png not found: run the command above")
+    bench = json.loads(stored.read_text())
+    sizes_N = sorted({row["N"] for row in bench["rows"]})
+    fig, axes = plt.subplots(1, len(sizes_N), figsize=(14, 4.3))
+    for ax, N in zip(axes, sizes_N):
+        rows = [row for row in bench["rows"] if row["N"] == N]
+        dense_ms = float(np.median([row["dense_ms"] for row in rows]))
+        ax.axhline(dense_ms, color="0.5", lw=2.5, alpha=0.7, label="dense X @ W")
+        for entry in (e for e in bench["break_even"] if e["N"] == N):
+            timed_ms = dict([(row["rank"], row["tt_ms"]) for row in rows if row["d"] == entry["d"]]
+                            + [(point["rank"], point["tt_ms"]) for point in entry["refinement"]])
+            ranks = sorted(timed_ms)
+            (line,) = ax.plot(ranks, [timed_ms[R] for R in ranks], "o-", ms=4,
+                              label=f"d = {entry['d']}, modes {'×'.join(map(str, entry['modes']))}")
+            ax.plot(entry["predicted_rank"], dense_ms, "o", mfc="none", mec=line.get_color(), ms=11, mew=1.5)
+            if entry["measured_rank"] is not None:
+                ax.plot(entry["measured_rank"], timed_ms[entry["measured_rank"]], "*", color=line.get_color(),
+                        ms=15, mec="k", mew=0.6)
+        ax.set(xscale="log", yscale="log", xlabel="TT rank R", ylabel="median ms per product (B = 128)",
+               title=f"N = {N}")
+        ax.set_xticks([1, 2, 4, 8, 16], ["1", "2", "4", "8", "16"])
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle("TT product vs dense (stored run); ○ FLOP break-even, ★ measured break-even", fontsize=11)
+    fig.tight_layout()
+    print(f"{'N':>5} {'d':>2}  FLOP break-even  measured break-even")
+    for entry in bench["break_even"]:
+        print(f"{entry['N']:>5} {entry['d']:>2}  {entry['predicted_rank']:>15}  "
+              f"{'none up to R = 16' if entry['measured_rank'] is None else entry['measured_rank']:>19}")
+    measured = [e for e in bench["break_even"] if e["measured_rank"] is not None]
+    earlier = sum(e["measured_rank"] <= e["predicted_rank"] for e in measured)
+    print(f"measured at or below the FLOP prediction in {earlier} of {len(measured)} cases")
 
 # %% [markdown]
 # ## Summary
@@ -216,19 +238,34 @@ else:
 #
 # ## Exercises
 #
-# 1. The GRU has $G = 3$ gates. Write the dense forward FLOPs of a GRU layer at the sizes above (same ~10
-#    point-wise FLOPs per gate unit), and check it is 3/4 of the LSTM's.
-# 2. Check that the layer primitive's gradient of $h_0$ equals the traced path's for a GRU with a random state.
+# Each exercise has a stub and a `check` call that runs your function against the library: ✓, ✗ with a hint,
+# or ○ while the stub is there. Solutions: `tutorials/solutions/speed.py` (try first).
+#
+# **Exercise 1 (counting).** Write `my_lstm_forward_flops(B, T, I, H, G)`: the forward FLOPs of a dense
+# recurrent layer with $G$ gates over $T$ steps and $B$ rows, the two products plus about 10 point-wise FLOPs per
+# gate unit (section 1). With $G = 3$ it counts a GRU: check that it is 3/4 of the LSTM's.
 
 # %%
-gru_fwd = T * B * (2 * I * 3 * H + 2 * H * 3 * H + 10 * 3 * H)  # solution 1
-assert gru_fwd * 4 == dense_fwd * 3
+def my_lstm_forward_flops(B, T, I, H, G):
+    """Forward FLOPs of a dense layer with G gates: T·B·(2IGH + 2HGH + 10GH), an int."""
+    # your code here
+    raise NotImplementedError
 
-gru = cells.CellConfig("gru", "joint", I, H, n_cores=2, rank=R)  # solution 2 (d = 2: the 3 gates split n_0)
-p_gru = cells.init_cell(gru, np.random.default_rng(2))
-X_4 = X[:, :4].astype("float64")  # (B, 4, I)
-h0 = rng.standard_normal((B, H))  # (B, H)
-g_h0 = [autograd.grad(lambda h: anp.sum(unroll(gru, p_gru, X_4, (h,))[0] ** 2))(h0)
-        for unroll in (rnn.unroll, rnn.unroll_reference)]
-assert np.allclose(g_h0[0], g_h0[1], rtol=1e-10, atol=1e-12)
-print("exercises checked")
+
+if check.lstm_forward_flops(my_lstm_forward_flops):
+    print(f"GRU / LSTM at the sizes above: {my_lstm_forward_flops(B, T, I, H, 3) / dense_fwd:.2f}")
+
+# %% [markdown]
+# **Exercise 2 (a fair timer).** Write `my_interleaved_medians(functions, rounds)` for a dict {name: f}: call every
+# function once untimed (warm-up), then `rounds` times call each function once, in turn, timing each call with
+# `time.perf_counter`; return {name: median seconds}. Why in turn, and not all rounds of one function first?
+# (On a shared machine the load changes over seconds: in turn, every function sees the same load.)
+
+# %%
+def my_interleaved_medians(functions, rounds):
+    """{name: median seconds of f()} after one warm-up call each, with the functions called in turn."""
+    # your code here
+    raise NotImplementedError
+
+
+check.interleaved_medians(my_interleaved_medians)

@@ -69,7 +69,7 @@ def _positive_int(name, value, optional=False):
 class MnistConfig:
     """Everything that defines one MNIST run (JSON-able; stored in checkpoints and results).
 
-    ``head`` None → "tt" for TT layouts, "dense" for the dense layout; ``forget_bias`` None → 1.0 for an LSTM
+    ``head`` None → "tt" for TT layouts, "dense" for the dense and low-rank layouts; ``forget_bias`` None → 1.0 for an LSTM
     on the 784-step pixel views (docs/method.md §6), else 0.0.  ``train_subset``/``val_subset`` N: a seeded random
     N-image subset of the split (None: all).  ``tbptt`` K: truncated BPTT window (None: full BPTT).
     """
@@ -101,7 +101,7 @@ class MnistConfig:
 
     def __post_init__(self):
         if self.head is None:
-            object.__setattr__(self, "head", "dense" if self.layout == "dense" else "tt")
+            object.__setattr__(self, "head", "dense" if self.layout in ("dense", "lowrank") else "tt")
         if self.forget_bias is None:
             pixels = self.cell == "lstm" and self.view in ("pixel", "permuted")
             object.__setattr__(self, "forget_bias", 1.0 if pixels else 0.0)
@@ -133,7 +133,7 @@ class MnistConfig:
     @property
     def name(self):
         """A short run name, e.g. "lstm_joint_d3_R4_row" or "lstm_dense_row"."""
-        tt = "" if self.layout == "dense" else f"_d{self.cores}_R{self.rank}"
+        tt = {"dense": "", "lowrank": f"_R{self.rank}"}.get(self.layout, f"_d{self.cores}_R{self.rank}")
         return f"{self.cell}_{self.layout}{tt}_{self.view}"
 
 

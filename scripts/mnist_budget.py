@@ -1,0 +1,270 @@
+"""Row-MNIST at equal parameter budgets: the best configuration of each recurrent family near 1.5k, 4k, 10k, 30k.
+
+Families (``sizes.configs_for_budget``): small dense (the largest H that fits), low-rank (W = U V, rank r per H),
+naive TT and joint TT (the largest rank R per H and d); the Kronecker family is the joint family at R = 1 and
+enters through the joint grid.  Every model counts all its parameters (cell, biases, head) and has the same head
+rule: a dense 10-class head.  Candidates: H ∈ {16, 32, 64, 128, 256}, d ∈ {2, 3, 4}, ranks up to 64, at least half
+the budget.
+
+Stage 1, search (``ROOT/search/<run>``): every candidate of a family with more than one, trained on a seeded
+``--search-train-subset`` of the 50,000 training images for ``--search-epochs``, scored by its best validation
+accuracy on ``--search-val-subset`` validation images (the test set is not read: each search run's one test
+evaluation is written to its results.json but never used here).  The family's choice is the best score (ties: fewer
+parameters).  Stage 2, final (``ROOT/final/<run>``): each choice trained on all 50,000 images with the "ours"
+recipe (20 epochs, validation selection over epochs, one test evaluation), seeds 0 and 1 at the budgets of
+``--two-seeds`` (4k, 10k), seed 0 elsewhere.  Stage 3, report: ``ROOT/summary.csv``, ``ROOT/README.md`` (table,
+commands, machine) and ``ROOT/pareto.png`` (test error against parameters per family, the Pareto front in grey).
+
+Resumable: a finished run (same config) is skipped, an interrupted one continues from its ``last`` checkpoint.
+
+    python scripts/mnist_budget.py --jobs 2                        # everything (many hours on 2 cores)
+    python scripts/mnist_budget.py --stage search --jobs 2         # stage 1 only
+    python scripts/mnist_budget.py --report-only
+    python scripts/mnist_budget.py --root /tmp/budget_dry --data mini --budgets 1500 4000 --search-epochs 1 \\
+        --search-train-subset 500 --search-val-subset 300 --epochs 1 --train-subset 1000   # a dry run in minutes
+"""
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ttrnn_np.experiments.mnist import RECIPES, MnistConfig, build_model, run_experiment
+from ttrnn_np.experiments.report import load_results, markdown_table, plot_error_vs_params, write_csv
+from ttrnn_np.experiments.runtime import machine_info, set_blas_threads, tune_malloc
+from ttrnn_np.sizes import configs_for_budget, model_sizes
+
+ROOT = Path("results/mnist_budget")
+BUDGETS = (1500, 4000, 10000, 30000)
+FAMILIES = ("dense", "lowrank", "naive", "joint")
+COLUMNS = [("budget", "budget", ",d"), ("family", "family", None), ("hidden_size", "H", "d"), ("cores", "d", "d"),
+           ("rank", "R", "d"), ("params", "params", ",d"), ("search_val", "search val %", ".2f"),
+           ("seeds", "seeds", "d"), ("val_acc", "val acc %", ".2f"), ("test_acc", "test acc %", ".2f"),
+           ("test_error", "test error %", ".2f"), ("test_error_spread", "± (max−min)/2", ".2f")]
+CSV_KEYS = ["budget", "family", "hidden_size", "cores", "rank", "params", "search_val", "seeds", "val_acc",
+            "test_acc", "test_error", "test_error_spread", "test_errors", "runs"]
+
+
+def run_name(config, budget):
+    """B<budget>_<family>_H<H>[_d<d>][_R<R>]_s<seed>."""
+    shape = "" if config.layout == "dense" else (f"_R{config.rank}" if config.layout == "lowrank"
+                                                  else f"_d{config.cores}_R{config.rank}")
+    return f"B{budget}_{config.layout}_H{config.hidden_size}{shape}_s{config.seed}"
+
+
+def candidate_config(candidate, **settings):
+    """The MnistConfig of a ``configs_for_budget`` candidate (dense head), checked to have its parameter count."""
+    config = MnistConfig(**{**RECIPES["ours"], **settings}, layout=candidate["layout"],
+                         hidden_size=candidate["hidden_size"], cores=candidate["cores"] or 2,
+                         rank=candidate["rank"] or 2, head="dense")
+    params = model_sizes(build_model(config))["total"]
+    if params != candidate["params"]:
+        raise AssertionError(f"{candidate} builds a model of {params:,} parameters")
+    return config
+
+
+def command(config, out):
+    """The ``ttrnn mnist`` command of a run: the options that differ from the "ours" recipe's defaults."""
+    default = MnistConfig(**RECIPES["ours"])
+    argv = ["--layout", config.layout]
+    for field in dataclasses.fields(MnistConfig):
+        value = getattr(config, field.name)
+        if field.name != "layout" and value != getattr(default, field.name) and value is not None:
+            argv += [f"--{field.name.replace('_', '-')}", str(value)]
+    return "ttrnn mnist " + shlex.join(argv + ["--out", str(out), "--resume"])
+
+
+def train(job):
+    """Run (or skip, or resume) one config into ``out``; returns (out, status line).  A worker's entry point."""
+    config_dict, out, blas_threads, quiet = job
+    tune_malloc()
+    if blas_threads is not None:
+        set_blas_threads(blas_threads)
+    config, out = MnistConfig(**config_dict), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "log.txt", "a") as log:
+        results = run_experiment(config, out=out, resume=True, progress=not quiet, stream=log if quiet else sys.stdout,
+                                 command=command(config, out))
+    best = results["best"]
+    return out, f"{results['status']}, best val {100 * best['val_accuracy']:.2f} %" if best else results["status"]
+
+
+def run_all(jobs, workers):
+    """Train every job, ``workers`` at a time (worker processes with one BLAS thread each when workers > 1)."""
+    if workers == 1:
+        yield from map(train, jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap_unordered(train, jobs)
+
+
+def search_plan(options):
+    """{(budget, family): [(config, run dir)]}: the candidates of every family near every budget."""
+    plan = {}
+    for budget in options.budgets:
+        for family in options.families:
+            candidates = configs_for_budget(family, budget, input_size=28, kind="lstm", head="dense")
+            configs = [candidate_config(c, epochs=options.search_epochs, train_subset=options.search_train_subset,
+                                        val_subset=options.search_val_subset, data=options.data, seed=0)
+                       for c in candidates]
+            plan[budget, family] = [(c, options.root / "search" / run_name(c, budget)) for c in configs]
+    return plan
+
+
+def choices(options, plan):
+    """{(budget, family): (chosen config, its search score or None)}: the best searched candidate of each family
+    (a single candidate needs no search); families without a finished search are left out."""
+    chosen = {}
+    for key, runs in plan.items():
+        if len(runs) == 1:
+            chosen[key] = (runs[0][0], None)
+            continue
+        scored = []
+        for config, out in runs:
+            path = out / "results.json"
+            if not path.exists():
+                break
+            best = json.loads(path.read_text())["best"]
+            params = model_sizes(build_model(config))["total"]
+            scored.append((-(best["val_accuracy"] if best else 0.0), params, config))
+        else:
+            score, _, config = min(scored, key=lambda s: s[:2])
+            chosen[key] = (config, -score)
+    return chosen
+
+
+def final_plan(options, chosen):
+    """[(config, run dir)] of the full-data runs of the chosen configurations, with their seeds."""
+    runs = []
+    for (budget, family), (config, _) in chosen.items():
+        for seed in ((0, 1) if budget in options.two_seeds else (0,)):
+            final = dataclasses.replace(config, epochs=options.epochs, train_subset=options.train_subset,
+                                        val_subset=None, seed=seed)
+            runs.append((final, options.root / "final" / run_name(final, budget)))
+    return runs
+
+
+def summary(options, chosen):
+    """One row per (budget, family): the chosen config, its search score, the final runs' accuracies."""
+    finals = load_results(options.root / "final") if (options.root / "final").is_dir() else {}
+    rows = []
+    for (budget, family), (config, score) in sorted(chosen.items()):
+        prefix = run_name(dataclasses.replace(config, seed=0), budget)[:-len("_s0")]
+        runs = {name: r for name, r in finals.items() if name.rsplit("_s", 1)[0] == prefix and r.get("test")}
+        errors = [r["test"]["error_pct"] for r in runs.values()]
+        rows.append({"budget": budget, "family": family, "hidden_size": config.hidden_size,
+                     "cores": config.cores if family not in ("dense", "lowrank") else None,
+                     "rank": None if family == "dense" else config.rank,
+                     "params": model_sizes(build_model(config))["total"],
+                     "search_val": None if score is None else 100 * score, "seeds": len(runs),
+                     "val_acc": np.mean([100 * r["best"]["val_accuracy"] for r in runs.values()]) if runs else None,
+                     "test_acc": 100 - np.mean(errors) if errors else None,
+                     "test_error": np.mean(errors) if errors else None,
+                     "test_error_spread": (max(errors) - min(errors)) / 2 if len(errors) > 1 else None,
+                     "test_errors": " ".join(f"{e:.2f}" for e in errors), "runs": " ".join(sorted(runs)),
+                     "commands": [r["command"] for r in runs.values()]})
+    return rows
+
+
+def pareto(rows, path):
+    """Test error against parameters, one line per family across the budgets, the Pareto front in grey."""
+    import matplotlib
+    matplotlib.use("Agg")
+    done = [row for row in rows if row["test_error"] is not None]
+    groups = {family: [(row["params"], row["test_error"], f"{row['budget'] / 1000:g}k") for row in done
+                       if row["family"] == family] for family in dict.fromkeys(row["family"] for row in done)}
+    front, best = [], float("inf")
+    for row in sorted(done, key=lambda row: (row["params"], row["test_error"])):
+        if row["test_error"] < best:
+            front.append((row["params"], row["test_error"]))
+            best = row["test_error"]
+    fig, ax = plot_error_vs_params(groups, background={"Pareto front": front} if front else None,
+                                   title="Row-MNIST at equal budgets: test error vs parameters")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def readme(options, rows):
+    """ROOT/README.md: the protocol, the invocations, the machine, the table, the commands."""
+    log = json.loads((options.root / "budget.json").read_text()) if (options.root / "budget.json").exists() else []
+    finals = load_results(options.root / "final") if (options.root / "final").is_dir() else {}
+    machine = next(iter(finals.values()))["machine"] if finals else machine_info()
+    lines = ["# Row-MNIST at equal parameter budgets", "",
+             "Generated by `scripts/mnist_budget.py` (`python scripts/mnist_budget.py --report-only --root "
+             f"{options.root}`); the protocol is in the script's docstring.", "", "## How it was run", ""]
+    lines += [f"- `{entry['command']}` ({entry['started']} → {entry.get('finished', 'interrupted')})" for entry in log]
+    lines += [f"- machine: {machine['cpu_count']} cores, {machine['blas']['name']} {machine['blas']['version']} with "
+              f"{machine['blas']['threads']} thread(s), numpy {machine['numpy']}, Python {machine['python']}", "",
+              "## Results", "", markdown_table(rows, COLUMNS), "",
+              "Test error: mean over the seeds of the final runs, each the one test evaluation of its best-validation "
+              "epoch; ± is half the range over seeds.  search val: the best validation accuracy of the chosen "
+              "candidate in the search stage (empty when the family had one candidate).", "",
+              "![test error vs parameters](pareto.png)", "", "Commands of the final runs:", ""]
+    lines += [f"- `{c}`" for row in rows for c in row["commands"]]
+    (options.root / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def report(options, chosen):
+    rows = summary(options, chosen)
+    write_csv(options.root / "summary.csv", rows, CSV_KEYS)
+    pareto(rows, options.root / "pareto.png")
+    readme(options, rows)
+    return rows
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=ROOT, help=f"results directory (default {ROOT})")
+    parser.add_argument("--stage", choices=("search", "final", "all"), default="all", help="what to train")
+    parser.add_argument("--report-only", action="store_true", help="write the table, figure and README only")
+    parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS), help="parameter budgets")
+    parser.add_argument("--families", nargs="+", choices=FAMILIES + ("joint_gate_core",), default=list(FAMILIES))
+    parser.add_argument("--two-seeds", type=int, nargs="*", default=[4000, 10000], help="budgets with seeds 0 and 1")
+    parser.add_argument("--search-epochs", type=int, default=5, help="epochs of a search run (default 5)")
+    parser.add_argument("--search-train-subset", type=int, default=10000, help="training images per search run")
+    parser.add_argument("--search-val-subset", type=int, default=5000, help="validation images per search run")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of a final run (default 20)")
+    parser.add_argument("--train-subset", type=int, default=None, help="training images per final run (default all)")
+    parser.add_argument("--data", choices=("full", "mini"), default="full", help="full (default) or mini")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (worker processes, one BLAS thread)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    options = parse(argv)
+    options.root.mkdir(parents=True, exist_ok=True)
+    plan = search_plan(options)
+    if not options.report_only:
+        log_path = options.root / "budget.json"
+        log = json.loads(log_path.read_text()) if log_path.exists() else []
+        entry = {"command": "python scripts/mnist_budget.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        log_path.write_text(json.dumps(log + [entry], indent=1))
+        blas, quiet = (1, True) if options.jobs > 1 else (None, False)
+        stages = ("search", "final") if options.stage == "all" else (options.stage,)
+        for stage in stages:
+            if stage == "search":
+                runs = [run for runs in plan.values() if len(runs) > 1 for run in runs]
+            else:
+                runs = final_plan(options, choices(options, plan))
+            print(f"{stage}: {len(runs)} runs", flush=True)
+            for out, status in run_all([(dataclasses.asdict(c), str(out), blas, quiet) for c, out in runs],
+                                       options.jobs):
+                print(f"  {Path(out).name}: {status}", flush=True)
+        entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        log_path.write_text(json.dumps(log + [entry], indent=1))
+    rows = report(options, choices(options, plan))
+    print(f"{len(rows)} (budget, family) rows → {options.root / 'summary.csv'}, {options.root / 'pareto.png'}, "
+          f"{options.root / 'README.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""scripts/mnist_budget.py and scripts/mnist_compress.py: their plans, and a dry run of each on the mini subset."""
+import argparse
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ttrnn_np.experiments import mnist, mnist_cli
+from ttrnn_np.sizes import model_sizes
+
+ROOT = Path(__file__).resolve().parents[1]
+# tiny hidden sizes give joint column modes that do not separate the gates; the scripts do not care
+pytestmark = pytest.mark.filterwarnings("ignore::ttrnn_np.cells.GateAlignmentWarning")
+
+
+def load_script(name):
+    """A script as a module, imported the way `python scripts/<name>.py` sees its folder."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    return module
+
+
+def test_budget_plan_covers_every_family_near_every_budget():
+    budget = load_script("mnist_budget")
+    options = budget.parse([])
+    plan = budget.search_plan(options)
+    assert set(plan) == {(b, f) for b in budget.BUDGETS for f in budget.FAMILIES}
+    for (b, family), runs in plan.items():
+        assert runs, f"no {family} candidate at {b}"
+        for config, out in runs:
+            params = model_sizes(mnist.build_model(config))["total"]
+            assert b / 2 <= params <= b and config.head == "dense" and config.layout == family
+            assert out.parent == options.root / "search" and out.name.startswith(f"B{b}_{family}_H")
+    assert len(plan[4000, "dense"]) == 1 and plan[4000, "dense"][0][0].hidden_size == 19
+    assert any(config.rank == 1 for config, _ in plan[4000, "joint"])  # the Kronecker slice of the joint family
+
+
+def test_budget_commands_rebuild_the_config():
+    budget = load_script("mnist_budget")
+    config = mnist.MnistConfig(layout="lowrank", hidden_size=64, rank=5, head="dense", epochs=3, train_subset=1000,
+                               seed=1)
+    text = budget.command(config, "runs/x")
+    assert text.startswith("ttrnn mnist --layout lowrank") and text.endswith("--out runs/x --resume")
+    parser = argparse.ArgumentParser()
+    mnist_cli.add_arguments(parser)
+    argv = text.split()[2:]
+    assert mnist_cli.config_from_args(parser.parse_args(argv)) == config
+
+
+def test_budget_dry_run(tmp_path, capsys):
+    budget = load_script("mnist_budget")
+    argv = ["--root", str(tmp_path), "--data", "mini", "--budgets", "1500", "--families", "dense", "lowrank",
+            "--two-seeds", "1500", "--search-epochs", "1", "--search-train-subset", "128", "--search-val-subset",
+            "100", "--epochs", "1", "--train-subset", "128"]
+    assert budget.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "search: 2 runs" in out and "final: 4 runs" in out  # lowrank has 2 candidates at 1.5k, dense 1
+    with open(tmp_path / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["family"], r["seeds"]) for r in rows] == [("dense", "2"), ("lowrank", "2")]
+    assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert "ttrnn mnist --layout dense --hidden-size 9" in (tmp_path / "README.md").read_text()
+    assert budget.main(argv) == 0 and "complete" in capsys.readouterr().out  # resumed: nothing retrained
+
+
+def test_compress_dry_run(tmp_path, capsys):
+    study = load_script("mnist_compress")
+    argv = ["--root", str(tmp_path), "--data", "mini", "--hidden-size", "8", "--epochs", "1", "--train-subset",
+            "128", "--cores", "2", "--ranks", "2", "--finetune-epochs", "1"]
+    assert study.main(argv) == 0
+    with open(tmp_path / "summary.csv") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["cores"] == "2" and row["rank"] == "2" and row["params"] == row["scratch_params"]
+    assert 0 < float(row["error_W_x"]) < 1 and row["finetuned_test"] and row["scratch_test"]
+    spectra = json.loads((tmp_path / "spectra.json").read_text())
+    assert len(spectra["2"]["W_h"]["trained"]) == 1 and len(spectra["2"]["W_h"]["random"][0]) == 8  # (2·4) × (4·8): a(8) = (2, 4), a(32) = (4, 8)
+    for name in ("compress.png", "spectra.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
