@@ -52,7 +52,7 @@ class TrainingDiverged(RuntimeError):
         self.what, self.value, self.epoch, self.step, self.limit = what, value, epoch, step, limit
         why = f"{value}" if limit is None else f"{value:.4g}, above the limit {limit:.4g}"
         super().__init__(f"training diverged: the {what} is {why} at global step {step} in epoch {epoch} "
-                         "(both 0-based); the parameters were not updated and saved checkpoints are left intact")
+                         "(both 0-based); the parameters were not updated (checkpoints already saved are kept)")
 
 
 def _check_rng(rng):

@@ -307,10 +307,12 @@ def _run(config, out, resume, data_dir, download, progress, stream, command):
     lr, lr_unit = _schedule(config, steps)
     status, diverged = "complete", None
     try:
-        result = fit(loss_fn, params, train_batches, epochs=config.epochs, optimizer="adam", lr=lr, lr_unit=lr_unit,
-                     clip=config.clip, evaluate=evaluate, select_metric="val_accuracy", mode="max",
-                     checkpoint_dir=None if out is None else checkpoint_dir(out), resume=resume, seed=config.seed,
-                     config=settings, progress=False, on_step=bar.on_step, max_loss_factor=MAX_LOSS_FACTOR)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is detected and reported
+            result = fit(loss_fn, params, train_batches, epochs=config.epochs, optimizer="adam", lr=lr,
+                         lr_unit=lr_unit, clip=config.clip, evaluate=evaluate, select_metric="val_accuracy",
+                         mode="max", checkpoint_dir=None if out is None else checkpoint_dir(out), resume=resume,
+                         seed=config.seed, config=settings, progress=False, on_step=bar.on_step,
+                         max_loss_factor=MAX_LOSS_FACTOR)
         history, best_params, best_epoch = result.history, result.best_params, result.best_epoch
     except TrainingDiverged as error:
         bar.close()

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import output_error
+from ..errors import DataError, output_error
 from .audio import read_audio
 from .features import FeatureConfig, features_from_waveform
 
@@ -149,14 +149,14 @@ def cache_path(path, config, cache_dir=None):
 def compute_features(path, config=FeatureConfig()):
     """Features of one audio file, not cached: (T, n_mels) float32.
 
-    A file that exists but cannot be decoded raises ``ValueError`` naming the file.
+    A file that exists but cannot be decoded raises ``errors.DataError`` (a ValueError) naming the file.
     """
     try:
         x = read_audio(path, config.sample_rate)  # (L,)
-    except (FileNotFoundError, ImportError):
+    except (FileNotFoundError, ImportError, DataError):
         raise
     except Exception as error:  # soundfile raises its own error types (RuntimeError subclasses, TypeError)
-        raise ValueError(f"unreadable audio file {path}: {error}") from error
+        raise DataError(f"unreadable audio file {path}: {error}") from error
     return features_from_waveform(x, config).astype(np.float32)  # (T, M)
 
 
