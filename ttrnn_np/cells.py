@@ -278,18 +278,21 @@ def lstm_forward(A, c):
     return h, c, gates
 
 
-def lstm_backward(gates, c_prev, c, h_bar, c_bar):
+def lstm_backward(gates, c_prev, c, h_bar, c_bar, out=None):
     """The VJP of ``lstm_forward``: (Ā (B, 4H), ∂L/∂c_prev (B, H)) from h̄ = ∂L/∂h' and c̄ = ∂L/∂c' (direct).
 
         c̄' = c̄ + h̄ o (1 − τ²),  τ = tanh(c')
         Ā = [c̄' g i(1−i) | c̄' c_prev f(1−f) | c̄' i (1−g²) | h̄ τ o(1−o)],   ∂L/∂c_prev = c̄' f
+
+    Runs on plain arrays (it is a backward pass, never differentiated); ``out`` is an optional (B, 4H) array that
+    receives Ā (the layer primitive's preallocated memory).
     """
     H = np.shape(c)[1]
     i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]  # (B, H) each
-    tau = np.tanh(c)  # (B, H)
+    tau = onp.tanh(c)  # (B, H)
     c_bar = c_bar + h_bar * o * (1 - tau * tau)  # (B, H)
-    A_bar = np.concatenate([c_bar * g * i * (1 - i), c_bar * c_prev * f * (1 - f),
-                            c_bar * i * (1 - g * g), h_bar * tau * o * (1 - o)], axis=1)  # (B, 4H)
+    A_bar = onp.concatenate([c_bar * g * i * (1 - i), c_bar * c_prev * f * (1 - f),
+                             c_bar * i * (1 - g * g), h_bar * tau * o * (1 - o)], axis=1, out=out)  # (B, 4H)
     return A_bar, c_bar * f
 
 

@@ -74,16 +74,16 @@ class _Recurrent:
 
     def backward(self, h_prev, A_bar):
         """(Ā W_hᵀ (B, H), this step's core gradients h_{t-1}ᵀ Ā of the TT blocks, None for one-core blocks)."""
-        h_hat, G_bars = 0.0, []
+        h_hats, G_bars = [], []
         for cols, W, Wt, cores in self.blocks:
             if W is not None:
-                h_hat = h_hat + np.matmul(A_bar[:, cols], Wt)  # (B, H)
+                h_hats.append(np.matmul(A_bar[:, cols], Wt))  # (B, H)
                 G_bars.append(None)
             else:
                 h_hat_k, G_bars_k = _step_vjp(h_prev, np.ascontiguousarray(A_bar[:, cols]), cores)  # (B, H), cores
-                h_hat = h_hat + h_hat_k  # (B, H)
+                h_hats.append(h_hat_k)
                 G_bars.append(G_bars_k)
-        return h_hat, G_bars
+        return sum(h_hats[1:], h_hats[0]), G_bars  # (B, H)
 
     def dense_grads(self, h0, hs, Ah_bar):
         """W̄ of the one-core blocks over all T·B rows at once: h_0ᵀ Āh_1 + [h_1; …; h_{T-1}]ᵀ [Āh_2; …; Āh_T]."""
@@ -145,7 +145,7 @@ def _layer_vjp(argnums, ans, args, kwargs):
             h_bar = H_bar[t] + h_hat  # (B, H)
             if kind == "lstm":
                 c_prev = extra[t - 1] if t else c0  # (B, H)
-                Ax_bar[t], c_hat = cells.lstm_backward(gates[t], c_prev, extra[t], h_bar, c_hat)  # (B, 4H), (B, H)
+                _, c_hat = cells.lstm_backward(gates[t], c_prev, extra[t], h_bar, c_hat, out=Ax_bar[t])  # (B, H)
                 h_hat, step_bars = W.backward(h_prev, Ax_bar[t])  # (B, H), per block
             else:
                 Ax_bar[t], Ah_bar[t], h_direct = cells.gru_backward(gates[t], extra[t], h_prev, h_bar)
