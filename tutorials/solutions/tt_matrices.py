@@ -16,7 +16,6 @@ def entry(cores, i, j):
 def matmul_ltr(X, cores):
     """X·W (B, N) by a left-to-right sweep; the carry is Z[b, n_<k, r_k, m_≥k]."""
     B = X.shape[0]
-    m = [G.shape[1] for G in cores]
     Z = X.reshape(B, 1, 1, -1)  # (B, N_<0 = 1, r_0 = 1, M)
     for k, G in enumerate(cores):
         r_k, m_k, n_k, r_next = G.shape
