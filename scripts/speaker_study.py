@@ -251,6 +251,9 @@ def summarize(args, note, wall):
         print("no finished runs to summarise yet")
         return
     rows = [row(r) for r in finished]
+    planned = len(dict.fromkeys(configs))
+    if len(finished) < planned:
+        note = f"{len(finished)} of the {planned} planned runs are finished (the rest are still to train); {note}"
     (out / "summary.json").write_text(json.dumps({"rows": rows, "baseline": finished[0]["baseline"]}, indent=1))
     with open(out / "summary.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
