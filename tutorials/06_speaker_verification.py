@@ -272,11 +272,15 @@ else:
     base = min((summary["baseline"]["an4"][v]["enrolment"] for v in ("normalised", "raw")), key=lambda b: b["eer"])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.axhspan(100 * base["low"], 100 * base["high"], color="0.85", label="no-training baseline (95 % interval)")
-    for r in rows:
+    labelled = set()
+    for r in sorted(rows, key=lambda r: (r["layout"] != "dense", r["cores"] or 0)):
         dense = r["layout"] == "dense"
+        label = "dense LSTM" if dense else f"joint TT-LSTM, d = {r['cores']} (R = 1, 2, 4 left to right)"
         ax.errorbar(r["params"], 100 * r["an4_eer"], yerr=[[100 * (r["an4_eer"] - r["an4_low"])],
                                                            [100 * (r["an4_high"] - r["an4_eer"])]],
-                    fmt="s" if dense else "o", color="k" if dense else f"C{r['cores']}", capsize=3)
+                    fmt="s" if dense else "o", color="k" if dense else f"C{r['cores']}", capsize=3,
+                    label=None if label in labelled else label)
+        labelled.add(label)
     ax.set(xscale="log", xlabel="encoder parameters (log scale)", ylabel="AN4 enrolment EER (%), 95 % interval",
            title=f"{len(rows)} encoders on 44 held-out AN4 speakers")
     ax.legend(fontsize=8)
