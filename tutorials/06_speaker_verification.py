@@ -63,7 +63,7 @@ if SYNTHETIC and not FAST:
 if SYNTHETIC:
     SAMPLE = write_synthetic_corpus(Path(tempfile.mkdtemp()) / "synthetic", n_train=24, n_test=6, seed=0)
     print("SYNTHETIC DATA (no $TTRNN_DATA): fake buzzing 'speakers', for running the code only")
-print("data:", SAMPLE)
+print("data:", "synthetic corpus" if SYNTHETIC else "$TTRNN_DATA/librispeech-sample")
 
 # %% [markdown]
 # ## 1. From waveform to mel frames
