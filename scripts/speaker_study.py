@@ -4,8 +4,8 @@ Runs (each ``ttrnn_np.experiments.speaker.train`` on corpus "an4", trained until
   * grid: the dense LSTM and joint TT-LSTMs with d = 2, 3, 4 cores × R = 1, 2, 4 (TT head), seed 11;
   * seeds: seeds 12 and 13 for the dense LSTM and for the best TT (lowest validation EER in the grid);
   * efficiency: the first 25 % and 50 % of the training speakers (of each corpus), dense and best TT, seed 11.
-The seeds and efficiency runs wait until the grid is finished (they need its best TT).  The no-training
-baseline is scored on the same trials inside every run.
+The best TT's seeds and efficiency runs wait until the grid is finished (they need its best TT; the dense
+ones do not).  The no-training baseline is scored on the same trials inside every run.
 
 Resumable across sessions: each run keeps its checkpoints in ``<runs>/<name>/`` and, when finished, its results
 (without the per-step history) in ``<out>/runs/<name>.json``; a run whose results exist with the same settings
@@ -72,18 +72,21 @@ def best_tt(args):
 
 
 def plan(args):
-    """The configurations to run, in order, and a note on what waits (no duplicates)."""
+    """The configurations to run, in order, and a note on what waits (no duplicates).
+
+    The dense model's extra seeds and speaker fractions need nothing from the grid, so they are planned at once;
+    the best TT's wait until every grid run is finished.
+    """
     configs = list(grid(args)) if args.only in (None, "grid") else []
+    dense = base_config(args, layout="dense", seed=11)
     tt = best_tt(args)
-    if tt is None:
-        note = "the seeds and efficiency runs wait for the grid (they need its best TT)"
-    else:
-        note = f"best TT by validation EER: {tt.name}"
-        dense = base_config(args, layout="dense", seed=11)
-        if args.only in (None, "seeds"):
-            configs += [dataclasses.replace(c, seed=s) for c in (dense, tt) for s in EXTRA_SEEDS]
-        if args.only in (None, "efficiency"):
-            configs += [dataclasses.replace(c, fraction=f) for f in FRACTIONS for c in (dense, tt)]
+    models = (dense,) if tt is None else (dense, tt)
+    if args.only in (None, "seeds"):
+        configs += [dataclasses.replace(c, seed=s) for c in models for s in EXTRA_SEEDS]
+    if args.only in (None, "efficiency"):
+        configs += [dataclasses.replace(c, fraction=f) for f in FRACTIONS for c in models]
+    note = ("the best TT's seeds and efficiency runs wait for the grid" if tt is None
+            else f"best TT by validation EER: {tt.name}")
     return list(dict.fromkeys(configs)), note
 
 

@@ -406,8 +406,9 @@ def load_study():
 def test_study_plan_waits_for_the_grid_then_adds_seeds_and_efficiency(tmp_path):
     study = load_study()
     args = study.build_parser().parse_args(["--out", str(tmp_path)])
-    configs, note = study.plan(args)
-    assert len(configs) == 1 + 9 and "wait for the grid" in note
+    configs, note = study.plan(args)  # before the grid: the grid and the dense model's extra runs
+    assert len(configs) == 1 + 9 + 4 and "wait for the grid" in note
+    assert all(c.layout == "dense" for c in configs[10:])
     for k, c in enumerate(study.grid(args)):  # fake finished grid runs; the d=3, R=2 TT validates best
         val = 0.1 if (c.layout, c.cores, c.rank) == ("joint", 3, 2) else 0.2 + 0.01 * k
         path = study.results_path(args, c)
@@ -416,6 +417,7 @@ def test_study_plan_waits_for_the_grid_then_adds_seeds_and_efficiency(tmp_path):
     configs, note = study.plan(args)
     assert "best TT by validation EER: an4-joint-d3-R2" in note
     extra = configs[10:]
+    assert len(extra) == 8
     assert sorted((c.layout, c.seed, c.fraction) for c in extra) == sorted(
         [(layout, s, 1.0) for layout in ("dense", "joint") for s in (12, 13)] +
         [(layout, 11, f) for layout in ("dense", "joint") for f in (0.25, 0.5)])
