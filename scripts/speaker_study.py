@@ -11,7 +11,8 @@ Resumable across sessions: each run keeps its checkpoints in ``<runs>/<name>/`` 
 (without the per-step history) in ``<out>/runs/<name>.json``; a run whose results exist with the same settings
 is skipped, an interrupted one continues from its last checkpoint.  ``--workers 2`` trains two runs at a time,
 one BLAS thread each.  Afterwards ``<out>/`` holds ``summary.json``, ``summary.csv``, ``README.md`` (the tables
-with intervals and the targets checked) and ``eer_vs_params.png``.
+with intervals and the targets checked), ``eer_vs_params.png`` and ``models/<name>/`` (results and best checkpoint
+of each grid run, loadable with ``ttrnn_np.experiments.runs.load_run``).
 
     TTRNN_DATA=/path/to/data python scripts/speaker_study.py --workers 2
     python scripts/speaker_study.py --dry-run          # the plan: what is done, what is left
@@ -27,11 +28,13 @@ import csv  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from ttrnn_np.experiments import speaker as sv  # noqa: E402
+from ttrnn_np.experiments.runfolder import RESULTS_FILE, checkpoint_dir, write_json  # noqa: E402
 from ttrnn_np.experiments.runtime import machine_info, tune_malloc  # noqa: E402
 
 CORES, RANKS = (2, 3, 4), (1, 2, 4)
@@ -243,6 +246,24 @@ def figure(rows, baseline, path):
     plt.close(fig)
 
 
+def ship_models(args):
+    """Copy each finished grid run's best checkpoint into ``<out>/models/<name>/`` beside its results, so that
+    ``experiments.runs.load_run`` (and ``ttrnn evaluate``) can load it from a clone.  The grid's models are small
+    (10–30 kB for a TT, 0.5 MB for the dense one); the extra seeds and fractions are not shipped."""
+    shipped = []
+    for config in grid(args):
+        results, best = done(args, config), checkpoint_dir(Path(args.runs) / config.name) / "best"
+        if results is None or not best.with_suffix(".npz").is_file():
+            continue
+        target = Path(args.out) / "models" / config.name
+        checkpoint_dir(target).mkdir(parents=True, exist_ok=True)
+        for suffix in (".npz", ".json"):
+            shutil.copyfile(best.with_suffix(suffix), (checkpoint_dir(target) / "best").with_suffix(suffix))
+        write_json(target / RESULTS_FILE, results)
+        shipped.append(config.name)
+    return shipped
+
+
 def summarize(args, note, wall):
     """Write summary.json, summary.csv, README.md and the figure from every finished run."""
     configs = grid(args) + plan(args)[0]
@@ -265,6 +286,8 @@ def summarize(args, note, wall):
     (out / "README.md").write_text(markdown(rows, finished[0]["baseline"], args, note, wall))
     figure(rows, finished[0]["baseline"], out / "eer_vs_params.png")
     print(f"wrote {out / 'summary.json'}, summary.csv, README.md, eer_vs_params.png ({len(rows)} runs)")
+    shipped = ship_models(args)
+    print(f"copied the best checkpoints of {len(shipped)} grid runs into {out / 'models'}")
 
 
 def build_parser():
