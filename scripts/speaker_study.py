@@ -34,6 +34,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from ttrnn_np.experiments import speaker as sv  # noqa: E402
+from ttrnn_np.experiments import speaker_cli  # noqa: E402
 from ttrnn_np.experiments.runfolder import RESULTS_FILE, checkpoint_dir, write_json  # noqa: E402
 from ttrnn_np.experiments.runtime import machine_info, tune_malloc  # noqa: E402
 
@@ -44,6 +45,12 @@ CORES, RANKS = (2, 3, 4), (1, 2, 4)
 STUDY = {"frames": 80, "max_steps": 5000, "patience": 8}
 EXTRA_SEEDS = (12, 13)
 FRACTIONS = (0.25, 0.5)
+# The paper's speaker-verification results (LibriSpeech, H = 768): test EER % and parameters per (cores, rank)
+PAPER_GRID = {2: ((4.712, 8176), (4.345, 13024), (6.875, 17872), (6.214, 22720)),
+              3: ((6.094, 4104), (5.313, 5392), (5.469, 7192), (5.385, 9504)),
+              4: ((5.337, 3668), (5.577, 4312), (5.312, 5260), (4.279, 6512))}
+PAPER_DENSE = (7.333, 2682112)
+PAPER_EFFICIENCY = {"dense": (12.89, 10.27, 8.56, 7.91, 7.33), "TT": (10.47, 7.17, 5.04, 6.54, 4.34)}
 CSV_FIELDS = ("name", "layout", "cores", "rank", "hidden_size", "frames", "fraction", "seed", "params", "compression",
               "train_speakers", "steps", "stop_reason", "best_step", "val_eer",
               "an4_eer", "an4_low", "an4_high", "an4_pairwise_eer", "an4_pairwise_low", "an4_pairwise_high",
@@ -113,6 +120,7 @@ def run_one(job):
     data = sv.load_data(config, an4_dir=args.an4_dir, librispeech_dir=args.librispeech_dir, cache_dir=args.cache_dir)
     results = sv.train(config, data, os.path.join(args.runs, config.name), resume=True, progress=False)
     results["history"] = {"evals": results["history"]["evals"]}
+    results["command"] = speaker_cli.command(config)  # what trains this run alone (the worker's argv says nothing)
     target = results_path(args, config)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(results, indent=1))
@@ -212,12 +220,93 @@ def markdown(rows, baseline, args, note, wall):
                      f"| {100 * r['val_eer']:.1f} | {_ci(r['an4_eer'], r['an4_low'], r['an4_high'])} | "
                      f"{_ci(r['an4_pairwise_eer'], r['an4_pairwise_low'], r['an4_pairwise_high'])} | "
                      f"{_ci(r['ls_eer'], r['ls_low'], r['ls_high'])} | {r['wall_time_s'] / 60:.0f} |")
-    lines += ["", f"Plan: {note}.", "",
-              f"Command: `python scripts/speaker_study.py {' '.join(sys.argv[1:])}`  ",
+    lines += ["", *seeds_section(rows), "", *efficiency_section(rows), "", *paper_section(), "",
+              f"Plan: {note}.", "",
+              f"Commands: `TTRNN_DATA=<data folder> python scripts/speaker_study.py {study_options(args)}--workers 2` "
+              "trains the runs (resumable; `--runs` chooses where checkpoints go), `python scripts/speaker_study.py "
+              f"{study_options(args)}--summary-only` writes this page; each run's own `ttrnn speaker` command is in "
+              "its `runs/<name>.json`.  ",
               f"Machine: {machine['cpu_count']} cores, {machine['blas']['name']} {machine['blas']['version']} with "
-              f"{machine['blas']['threads']} thread(s), NumPy {machine['numpy']}; wall time of this invocation "
-              f"{wall / 60:.0f} min (finished runs are reused)."]
+              f"{machine['blas']['threads']} thread(s), NumPy {machine['numpy']}; two runs at a time, one BLAS thread "
+              f"each; wall time of this invocation {wall / 60:.0f} min (finished runs are reused)."]
     return "\n".join(lines) + "\n"
+
+
+def study_options(args):
+    """The study-shaping options of ``args`` that differ from the defaults, as command-line text (paths, workers
+    and modes left out: they do not change a result)."""
+    defaults = build_parser().parse_args([])
+    skip = {"workers", "an4_dir", "librispeech_dir", "cache_dir", "out", "runs", "dry_run", "summary_only", "only"}
+    text = ""
+    for key, value in vars(args).items():
+        if key not in skip and value != getattr(defaults, key):
+            text += f"--{key.replace('_', '-') if len(key) > 1 else key} {value} "
+    return text
+
+
+def _spread(values):
+    """'mean ± half range' of EER fractions, in %."""
+    return f"{100 * sum(values) / len(values):.1f} ± {100 * (max(values) - min(values)) / 2:.1f}"
+
+
+def headline_groups(rows):
+    """{"dense": rows, "best TT d=…, R=…": rows}: the full-data runs of the dense model and of the best TT shape
+    (lowest seed-11 validation EER), every seed."""
+    full = [r for r in rows if r["fraction"] == 1.0]
+    tts = [r for r in full if r["layout"] != "dense" and r["seed"] == 11]
+    groups = {"dense": [r for r in full if r["layout"] == "dense"]}
+    if tts:
+        best = min(tts, key=lambda r: r["val_eer"])
+        groups[f"best TT (d = {best['cores']}, R = {best['rank']})"] = [
+            r for r in full if r["layout"] != "dense" and (r["cores"], r["rank"]) == (best["cores"], best["rank"])]
+    return groups
+
+
+def seeds_section(rows):
+    """Per-seed AN4 EERs of the headline models, with the mean ± half range across seeds."""
+    lines = ["## Seeds (full training data)", "",
+             "| model | params | seeds | AN4 EER per seed [95 % interval] | mean ± half range | pairwise mean ± half range |",
+             "|---|---|---|---|---|---|"]
+    for name, rs in headline_groups(rows).items():
+        rs = sorted(rs, key=lambda r: r["seed"])
+        per_seed = "; ".join(f"s{r['seed']}: {_ci(r['an4_eer'], r['an4_low'], r['an4_high'])}" for r in rs)
+        lines.append(f"| {name} | {rs[0]['params']:,} | {len(rs)} | {per_seed} | "
+                     f"{_spread([r['an4_eer'] for r in rs])} | {_spread([r['an4_pairwise_eer'] for r in rs])} |")
+    return lines
+
+
+def efficiency_section(rows):
+    """AN4 EER against the fraction of training speakers (seed 11), dense and best TT."""
+    lines = ["## Data efficiency (first 25 / 50 / 100 % of the training speakers of each corpus, seed 11)", "",
+             "| model | " + " | ".join(f"{f:.0%}" for f in FRACTIONS + (1.0,)) + " |",
+             "|---|" + "---|" * (len(FRACTIONS) + 1)]
+    for name, rs in headline_groups(rows).items():
+        layout, shape = rs[0]["layout"], (rs[0]["cores"], rs[0]["rank"])
+        cells = []
+        for fraction in FRACTIONS + (1.0,):
+            match = [r for r in rows if r["layout"] == layout and (r["cores"], r["rank"]) == shape
+                     and r["seed"] == 11 and r["fraction"] == fraction]
+            cells.append(_ci(match[0]["an4_eer"], match[0]["an4_low"], match[0]["an4_high"]) if match
+                         else "not run yet")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def paper_section():
+    """The paper's speaker-verification numbers, labelled as the different scale they are."""
+    grid_rows = [f"| {d} | " + " | ".join(f"{eer} ({params:,})" for eer, params in PAPER_GRID[d]) + " |"
+                 for d in PAPER_GRID]
+    return ["## The paper's numbers, at a different scale", "",
+            "Not comparable one-to-one: the paper trains on LibriSpeech train-clean-100 (251 speakers, ≈ 100 h) with "
+            "H = 768, batch 16 × 32 × 160 frames for 20,000 steps and tests on 40 LibriSpeech test-clean speakers, "
+            "without intervals (docs/method.md §8).  Here: AN4 + a one-utterance-per-speaker LibriSpeech sample, "
+            f"H = 128, 44 held-out AN4 speakers.  What carries over is the comparison inside each study.", "",
+            "Paper, test EER % (parameters):", "",
+            "| cores | R = 1 | R = 2 | R = 3 | R = 4 |", "|---|---|---|---|---|", *grid_rows,
+            f"| dense | {PAPER_DENSE[0]} ({PAPER_DENSE[1]:,}) | | | |", "",
+            "Paper, data efficiency (test EER % with 20 / 40 / 60 / 80 / 100 % of the training speakers): "
+            f"dense {' / '.join(map(str, PAPER_EFFICIENCY['dense']))}; "
+            f"TT {' / '.join(map(str, PAPER_EFFICIENCY['TT']))}."]
 
 
 def figure(rows, baseline, path):

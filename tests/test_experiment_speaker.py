@@ -16,6 +16,7 @@ from ttrnn_np.checkpoint import load_checkpoint
 from ttrnn_np.cli import main as ttrnn_main
 from ttrnn_np.experiments import speaker as sv
 from ttrnn_np.experiments import speaker_cli
+from ttrnn_np.experiments.runs import load_run
 from ttrnn_np.pytree import tree_leaves
 from ttrnn_np.rnn import forward
 from ttrnn_np.speech import (eer, embed_utterance, ge2e_loss, list_an4_speakers, list_speakers,
@@ -440,6 +441,14 @@ def test_study_runs_resumes_and_writes_its_tables(corpus, tmp_path, capsys):
     assert "No-training baseline" in readme and "Best TT by validation EER" in readme and "| an4-dense-H8" in readme
     assert (tmp_path / "results" / "eer_vs_params.png").stat().st_size > 0
     assert len((tmp_path / "results" / "summary.csv").read_text().splitlines()) == 11
+    assert "## Seeds" in readme and "## Data efficiency" in readme and "not run yet" in readme
+    assert "at a different scale" in readme and "--hidden-size 8" in readme and str(tmp_path) not in readme
+    models = sorted(p.name for p in (tmp_path / "results" / "models").iterdir())  # the grid's shipped checkpoints
+    assert len(models) == 10 and models[0].startswith("an4-dense")
+    config, _, params = load_run(tmp_path / "results" / "models" / models[0])
+    assert config.layout == "dense" and config.hidden_size == 8 and "encoder" in params
+    stored = json.loads((tmp_path / "results" / "runs" / f"{models[0]}.json").read_text())
+    assert stored["command"] == speaker_cli.command(config)
     assert study.main(argv) == 0
     assert "10 runs planned, 10 already done, 0 to train" in capsys.readouterr().out
 
@@ -490,3 +499,16 @@ def test_the_cli_checks_the_run_folder_before_computing_features(corpus, tmp_pat
     monkeypatch.setattr(speaker_cli, "load_data", lambda *a, **k: pytest.fail("features were computed"))
     assert ttrnn_main(["speaker", "--out", str(tmp_path / "run")] + data_args(corpus)) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"layout": "dense", "seed": 12},
+    {"cores": 4, "rank": 1, "frames": 80, "max_steps": 5000, "patience": 8, "fraction": 0.25},
+    {"corpus": "librispeech", "mix_librispeech": False, "head": "dense", "lr": 3e-3, "dtype": "float64"},
+])
+def test_command_rebuilds_the_config_it_was_made_from(overrides):
+    config = sv.SpeakerConfig(**overrides)
+    argv = speaker_cli.command(config).split()
+    assert argv[:2] == ["ttrnn", "speaker"]
+    assert speaker_cli.config_from_args(speaker_cli.build_parser().parse_args(argv[2:])) == config

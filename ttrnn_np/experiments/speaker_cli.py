@@ -20,7 +20,7 @@ from .runtime import set_blas_threads, tune_malloc
 from ..training import TrainingDiverged
 from .speaker import CORPORA, SpeakerConfig, baseline_only, check_out, load_data, train
 
-__all__ = ["EPILOG", "add_arguments", "config_from_args", "results_table", "baseline_table", "run", "build_parser"]
+__all__ = ["EPILOG", "add_arguments", "command", "config_from_args", "results_table", "baseline_table", "run", "build_parser"]
 
 EPILOG = """\
 examples:
@@ -103,6 +103,19 @@ def add_arguments(parser):
     arg("--blas-threads", type=int, default=1, metavar="N",
         help="OpenBLAS threads (default 1: at these matrix sizes more threads only wait on each other)")
     arg("--json", action="store_true", help="print the results as JSON (no progress output)")
+
+
+def command(config):
+    """The ``ttrnn speaker`` command that trains ``config``: the options whose values differ from the defaults."""
+    default = SpeakerConfig()
+    argv = ["ttrnn", "speaker"]
+    for field in dataclasses.fields(SpeakerConfig):
+        value = getattr(config, field.name)
+        if value == getattr(default, field.name) or value is None:
+            continue
+        option = "--" + field.name.replace("_", "-")
+        argv += [option] if value is True else [f"--no-{option[2:]}"] if value is False else [option, str(value)]
+    return " ".join(argv)
 
 
 def config_from_args(args):
