@@ -220,7 +220,7 @@ def markdown(rows, baseline, args, note, wall):
                      f"| {100 * r['val_eer']:.1f} | {_ci(r['an4_eer'], r['an4_low'], r['an4_high'])} | "
                      f"{_ci(r['an4_pairwise_eer'], r['an4_pairwise_low'], r['an4_pairwise_high'])} | "
                      f"{_ci(r['ls_eer'], r['ls_low'], r['ls_high'])} | {r['wall_time_s'] / 60:.0f} |")
-    lines += ["", *seeds_section(rows), "", *efficiency_section(rows), "", *paper_section(), "",
+    lines += ["", *seeds_section(rows), "", *efficiency_section(rows), "", *paper_section(args), "",
               f"Plan: {note}.", "",
               f"Commands: `TTRNN_DATA=<data folder> python scripts/speaker_study.py {study_options(args)}--workers 2` "
               "trains the runs (resumable; `--runs` chooses where checkpoints go), `python scripts/speaker_study.py "
@@ -292,7 +292,7 @@ def efficiency_section(rows):
     return lines
 
 
-def paper_section():
+def paper_section(args):
     """The paper's speaker-verification numbers, labelled as the different scale they are."""
     grid_rows = [f"| {d} | " + " | ".join(f"{eer} ({params:,})" for eer, params in PAPER_GRID[d]) + " |"
                  for d in PAPER_GRID]
@@ -300,7 +300,7 @@ def paper_section():
             "Not comparable one-to-one: the paper trains on LibriSpeech train-clean-100 (251 speakers, ≈ 100 h) with "
             "H = 768, batch 16 × 32 × 160 frames for 20,000 steps and tests on 40 LibriSpeech test-clean speakers, "
             "without intervals (docs/method.md §8).  Here: AN4 + a one-utterance-per-speaker LibriSpeech sample, "
-            f"H = 128, 44 held-out AN4 speakers.  What carries over is the comparison inside each study.", "",
+            f"H = {args.hidden_size}, {args.eval_speakers} held-out AN4 speakers.  What carries over is the comparison inside each study.", "",
             "Paper, test EER % (parameters):", "",
             "| cores | R = 1 | R = 2 | R = 3 | R = 4 |", "|---|---|---|---|---|", *grid_rows,
             f"| dense | {PAPER_DENSE[0]} ({PAPER_DENSE[1]:,}) | | | |", "",

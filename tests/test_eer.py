@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttrnn_np.speech.baseline import baseline_eer, baseline_embeddings, mean_std_embedding
-from ttrnn_np.speech.eer import (average_windows, bootstrap_eer, eer, embed_utterance, enrolment_eer,
-                                 enrolment_scores, enrolment_trials, pairwise_eer, pairwise_trials, roc_points,
-                                 sliding_windows, speaker_weights)
+from ttrnn_np.speech.eer import (average_windows, bootstrap_eer, bootstrap_eer_difference, eer, embed_utterance,
+                                 enrolment_eer, enrolment_scores, enrolment_trials, pairwise_eer, pairwise_trials,
+                                 roc_points, sliding_windows, speaker_weights)
 
 
 def brute_force_eer(scores, labels):
@@ -257,10 +257,35 @@ def test_bootstrap_is_seeded_and_checks_its_input():
     assert bootstrap_eer(scores, names, n_boot=50, seed=3) == first
     with pytest.raises(ValueError, match=r"speakers must be \(P, 2\)"):
         bootstrap_eer(scores, pairs[:-1])
-    with pytest.raises(ValueError, match="n_boot ≥ 1 and 0 < level < 1"):
+    with pytest.raises(ValueError, match="n_boot ≥ 1, got n_boot=0"):
         bootstrap_eer(scores, pairs, n_boot=0)
+    with pytest.raises(ValueError, match="0 < level < 1, got 1.5"):
+        bootstrap_eer(scores, pairs, level=1.5)
     with pytest.raises(ValueError, match="≥ 2 speakers"):
         bootstrap_eer([0.1, 0.2], [[0, 0], [0, 0]])
+
+
+def test_the_paired_difference_uses_the_same_speakers_for_both_systems():
+    rng = np.random.default_rng(5)
+    E = {s: rng.normal(size=(6, 3)) + 2 * rng.normal(size=3) for s in "abcdefgh"}
+    scores, pairs = enrolment_trials(E, 2)
+    noisy = scores + rng.normal(scale=0.5, size=scores.size)  # (P,) a worse system on the same trials
+    result = bootstrap_eer_difference(noisy, scores, pairs, n_boot=200, seed=4)
+    assert result["eer_a"] == eer(noisy, pairs[:, 0] == pairs[:, 1])[0]
+    assert result["difference"] == pytest.approx(result["eer_a"] - result["eer_b"])
+    assert result["low"] <= result["difference"] <= result["high"]
+    # its marginals are bootstrap_eer's replicates: with one draw the interval is the two replicates' difference
+    one = bootstrap_eer_difference(noisy, scores, pairs, n_boot=1, seed=9)
+    a, b = bootstrap_eer(noisy, pairs, n_boot=1, seed=9), bootstrap_eer(scores, pairs, n_boot=1, seed=9)
+    assert one["low"] == one["high"] == pytest.approx(a["low"] - b["low"], abs=1e-15)
+    # a strictly increasing map of the scores is the same system: every replicate's difference is 0
+    same = bootstrap_eer_difference(np.exp(scores), scores, pairs, n_boot=100, seed=4)
+    assert same["difference"] == 0.0 and same["low"] == 0.0 and same["high"] == 0.0
+    # the paired interval is narrower than the spread of either system's own interval
+    alone = bootstrap_eer(noisy, pairs, n_boot=200, seed=4)
+    assert result["high"] - result["low"] < alone["high"] - alone["low"]
+    with pytest.raises(ValueError, match=r"speakers must be \(P, 2\)"):
+        bootstrap_eer_difference(noisy[:-1], scores[:-1], pairs)
 
 
 # ---------------------------------------------------------------- windows

@@ -20,8 +20,8 @@ Pipeline:
 from .an4 import an4_root, list_an4_speakers, load_an4, split_speakers
 from .audio import SAMPLE_RATE, dbfs, normalize_volume, read_audio, resample, to_mono
 from .baseline import baseline_eer, baseline_embeddings, mean_std_embedding, run_baseline
-from .eer import (average_windows, bootstrap_eer, eer, embed_utterance, enrolment_eer, enrolment_scores,
-                  enrolment_trials, pairwise_eer, pairwise_trials, roc_points, sliding_windows)
+from .eer import (average_windows, bootstrap_eer, bootstrap_eer_difference, eer, embed_utterance, enrolment_eer,
+                  enrolment_scores, enrolment_trials, pairwise_eer, pairwise_trials, roc_points, sliding_windows)
 from .features import (FeatureConfig, feature_stats, features_from_waveform, mel_filterbank, mel_spectrogram,
                        n_frames, normalize_features, stft, trim_silence)
 from .ge2e import (GE2E_GRAD_SCALE, ge2e_accuracy, ge2e_loss, ge2e_similarity, init_ge2e_params,
@@ -35,8 +35,8 @@ __all__ = [
     "an4_root", "list_an4_speakers", "load_an4", "split_speakers",
     "SAMPLE_RATE", "dbfs", "normalize_volume", "read_audio", "resample", "to_mono",
     "baseline_eer", "baseline_embeddings", "mean_std_embedding", "run_baseline",
-    "average_windows", "bootstrap_eer", "eer", "embed_utterance", "enrolment_eer", "enrolment_scores",
-    "enrolment_trials", "pairwise_eer", "pairwise_trials", "roc_points", "sliding_windows",
+    "average_windows", "bootstrap_eer", "bootstrap_eer_difference", "eer", "embed_utterance", "enrolment_eer",
+    "enrolment_scores", "enrolment_trials", "pairwise_eer", "pairwise_trials", "roc_points", "sliding_windows",
     "FeatureConfig", "feature_stats", "features_from_waveform", "mel_filterbank", "mel_spectrogram",
     "n_frames", "normalize_features", "stft", "trim_silence",
     "GE2E_GRAD_SCALE", "ge2e_accuracy", "ge2e_loss", "ge2e_similarity", "init_ge2e_params",

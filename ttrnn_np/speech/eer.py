@@ -213,26 +213,25 @@ def _rate_from_cumsums(accepted_targets, accepted_others):
     return float(fpr0 + alpha * (fpr1 - fpr0))
 
 
-def bootstrap_eer(scores, speakers, n_boot=1000, level=0.95, seed=0):
-    """EER with a percentile confidence interval from resampling SPEAKERS (module docstring).
-
-    ``scores`` (P,) and ``speakers`` (P, 2), the two speakers each trial compares (any labels; the target
-    trials are those with equal speakers): the output of ``enrolment_trials`` or ``pairwise_trials``.
-    Returns ``{"eer": point EER on all trials, "low", "high": the ``level`` interval}`` (fractions).
-    """
+def _speaker_index(scores, speakers):
+    """Checked trials: scores (P,) as float64, speakers (P, 2) as indices 0..N−1, and N."""
     scores = np.asarray(scores, dtype=np.float64).ravel()  # (P,)
     speakers = np.asarray(speakers)
     if speakers.shape != (scores.size, 2):
         raise ValueError(f"speakers must be (P, 2) for P = {scores.size} scores, got shape {speakers.shape}")
-    if not (isinstance(n_boot, int) and n_boot >= 1 and 0.0 < level < 1.0):
-        raise ValueError(f"need an integer n_boot ≥ 1 and 0 < level < 1, got n_boot={n_boot!r}, level={level}")
     names, index = np.unique(speakers, return_inverse=True)  # (N,), (P·2,)
     index = index.reshape(-1, 2)  # (P, 2)
-    N = names.size
-    if N < 2:
-        raise ValueError(f"the speaker bootstrap needs trials of ≥ 2 speakers, got {N}")
+    if names.size < 2:
+        raise ValueError(f"the speaker bootstrap needs trials of ≥ 2 speakers, got {names.size}")
     scores, _ = _check_trials(scores, index[:, 0] == index[:, 1])
-    point = eer(scores, index[:, 0] == index[:, 1])[0]
+    return scores, index, names.size
+
+
+def _replicate_eers(scores, index, N, n_boot, seed):
+    """The EERs (B,) of ``n_boot`` speaker-bootstrap replicates (module docstring); the draws depend on the seed
+    and N only, so two systems scored on the same speakers get the same draws."""
+    if not (isinstance(n_boot, int) and n_boot >= 1):
+        raise ValueError(f"need an integer n_boot ≥ 1, got n_boot={n_boot!r}")
     order, _, last_of_tie = _sorted_trials(scores)  # (P,), _, (P,)
     pairs = index[order]  # (P, 2) in score order
     is_target = (pairs[:, 0] == pairs[:, 1]).astype(np.float64)  # (P,)
@@ -249,8 +248,42 @@ def bootstrap_eer(scores, speakers, n_boot=1000, level=0.95, seed=0):
         if ends is not None:
             accepted_targets, accepted_all = accepted_targets[ends], accepted_all[ends]  # (Q,), (Q,)
         rates[r] = _rate_from_cumsums(accepted_targets, accepted_all - accepted_targets)
-    low, high = np.quantile(rates, [(1.0 - level) / 2, (1.0 + level) / 2])
+    return rates
+
+
+def _check_level(level):
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"need a confidence level 0 < level < 1, got {level}")
+    return (1.0 - level) / 2, (1.0 + level) / 2
+
+
+def bootstrap_eer(scores, speakers, n_boot=1000, level=0.95, seed=0):
+    """EER with a percentile confidence interval from resampling SPEAKERS (module docstring).
+
+    ``scores`` (P,) and ``speakers`` (P, 2), the two speakers each trial compares (any labels; the target
+    trials are those with equal speakers): the output of ``enrolment_trials`` or ``pairwise_trials``.
+    Returns ``{"eer": point EER on all trials, "low", "high": the ``level`` interval}`` (fractions).
+    """
+    quantiles = _check_level(level)
+    scores, index, N = _speaker_index(scores, speakers)
+    point = eer(scores, index[:, 0] == index[:, 1])[0]
+    low, high = np.quantile(_replicate_eers(scores, index, N, n_boot, seed), quantiles)
     return {"eer": point, "low": float(low), "high": float(high)}
+
+
+def bootstrap_eer_difference(scores_a, scores_b, speakers, n_boot=1000, level=0.95, seed=0):
+    """EER(a) − EER(b) of two systems scored on the SAME trials, with a paired speaker-bootstrap interval: each
+    replicate draws one set of speakers and recomputes both EERs on it, so the speakers both systems find hard
+    cancel out of the difference.  Returns ``{"difference", "low", "high", "eer_a", "eer_b"}`` (fractions)."""
+    quantiles = _check_level(level)
+    scores_a, index, N = _speaker_index(scores_a, speakers)
+    scores_b, _, _ = _speaker_index(scores_b, speakers)
+    labels = index[:, 0] == index[:, 1]  # (P,)
+    eer_a, eer_b = eer(scores_a, labels)[0], eer(scores_b, labels)[0]
+    differences = (_replicate_eers(scores_a, index, N, n_boot, seed)
+                   - _replicate_eers(scores_b, index, N, n_boot, seed))  # (B,)
+    low, high = np.quantile(differences, quantiles)
+    return {"difference": eer_a - eer_b, "low": float(low), "high": float(high), "eer_a": eer_a, "eer_b": eer_b}
 
 
 def sliding_windows(features, n_frames=160, overlap=0.5):
