@@ -1,6 +1,5 @@
 """Tests for ttrnn_np.checkpoint: exact round trips of nested trees, atomic writes, and every error path."""
 import dataclasses
-import errno
 import hashlib
 import io
 import json
@@ -217,30 +216,14 @@ def test_a_damaged_zip_with_a_matching_hash_is_named(tmp_path):
         load_checkpoint(tmp_path / "ck")
 
 
-def test_files_get_the_usual_permissions_and_a_failed_write_names_the_file(tmp_path, monkeypatch):
+def test_files_get_the_usual_permissions_and_a_failed_write_names_the_file(tmp_path, full_disk):
     save_checkpoint(tmp_path / "ck", model_params(0), meta={"epoch": 1})
     umask = os.umask(0)
     os.umask(umask)
     for name in ("ck.npz", "ck.json"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0o600
     before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
-    real_fdopen = os.fdopen
-
-    class Full:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
-    with pytest.raises(OutputError, match=r"cannot write .*ck.npz: No space left on device; free some disk space"):
+    with full_disk(), pytest.raises(OutputError, match=r"cannot write .*ck.npz: No space left on device; free some "
+                                                      r"disk space"):
         save_checkpoint(tmp_path / "ck", model_params(1), meta={"epoch": 2})
-    monkeypatch.undo()
     assert {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)} == before

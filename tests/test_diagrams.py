@@ -31,13 +31,14 @@ def _close_figures():
 
 
 def test_tt_tensor_diagram():
-    cores = tt.tt_svd(np.random.default_rng(0).standard_normal((4, 1, 6, 3)), max_rank=2)
+    cores = tt.tt_svd(np.random.default_rng(0).standard_normal((4, 1, 6, 3)))  # ranks (1, 4, 4, 3, 1)
     fig, ax = diagrams.draw_tt(cores)
     drawn = _drawn(ax)
     assert len(drawn["core"]) == 4 and len(drawn["bond"]) == 3
-    assert [t.get_text() for t in drawn["bond label"]] == [str(r) for r in tt.ranks(cores)[1:-1]]
-    assert [t.get_text() for t in drawn["leg label"]] == ["4", "6", "3"]  # the mode of size 1 has no leg
+    assert [t.get_text() for t in drawn["bond label"]] == ["$r_{1}$ = 4", "$r_{2}$ = 4", "$r_{3}$ = 3"]
+    assert [t.get_text() for t in drawn["leg label"]] == ["$n_{0}$ = 4", "$n_{2}$ = 6", "$n_{3}$ = 3"]  # no leg of 1
     assert fig is ax.figure
+    _assert_no_text_overlaps(ax)
 
 
 def test_tt_matrix_diagram_with_a_gate_leg():
@@ -46,9 +47,11 @@ def test_tt_matrix_diagram_with_a_gate_leg():
     assert diagrams.draw_tt_matrix(cores, ax=ax, gate_leg=0) == (fig, ax)
     drawn = _drawn(ax)
     assert len(drawn["core"]) == 3 and len(drawn["bond"]) == 2
-    assert [t.get_text() for t in drawn["bond label"]] == ["3", "4"]
+    assert [t.get_text() for t in drawn["bond label"]] == ["$r_{1}$ = 3", "$r_{2}$ = 4"]
     assert len(drawn["leg"]) == 6 and len(_red_legs(drawn)) == 1
-    assert "8 (gate)" in [t.get_text() for t in drawn["leg label"]]
+    assert sorted(t.get_text() for t in drawn["leg label"]) == ["$m_{0}$ = 4", "$m_{1}$ = 8", "$m_{2}$ = 8",
+                                                               "$n_{0}$ = 8 (gate)", "$n_{1}$ = 8", "$n_{2}$ = 16"]
+    _assert_no_text_overlaps(ax)
     with pytest.raises(ValueError, match=r"gate_leg must name cores 0 … 2, got 3"):
         diagrams.draw_tt_matrix(cores, gate_leg=3)
 
@@ -66,10 +69,34 @@ def test_cell_diagram(layout, chains, nodes, bonds, legs, red):
     _, ax = diagrams.draw_cell(config, params)
     drawn = _drawn(ax)
     assert len(drawn["core"]) == nodes and len(drawn.get("bond", [])) == bonds
-    assert all(t.get_text() == "4" for t in drawn.get("bond label", []))
+    assert all(t.get_text().endswith("$ = 4") for t in drawn.get("bond label", []))
     assert len(drawn["leg"]) == legs and len(_red_legs(drawn)) == red
-    names = [t.get_text() for t in ax.texts if t.get_text().startswith("W_")]
-    assert len(names) == chains
+    assert len(drawn["name"]) == chains
+    _assert_no_text_overlaps(ax)
+
+
+def _assert_no_text_overlaps(ax):
+    """No two labels of a drawing share a pixel once rendered."""
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    texts = [t for t in ax.texts if t.get_text()]
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    clashes = [(a.get_text(), b.get_text()) for i, (a, box_a) in enumerate(zip(texts, boxes))
+               for b, box_b in zip(texts[i + 1:], boxes[i + 1:]) if box_a.overlaps(box_b)]
+    assert not clashes, f"expected no overlapping labels, got {clashes}"
+
+
+def test_cell_diagram_of_chosen_weights():
+    config = cells.CellConfig("lstm", "naive", 28, 256, n_cores=3, rank=4)
+    params = cells.init_cell(config, np.random.default_rng(4))
+    _, ax = diagrams.draw_cell(config, params, weights=("W_h",))
+    drawn = _drawn(ax)
+    assert [t.get_text() for t in drawn["name"]] == ["W_h[i]", "W_h[f]", "W_h[g]", "W_h[o]"]
+    assert len(drawn["core"]) == 12
+    assert sorted({t.get_text() for t in drawn["leg label"] if t.get_text().startswith("$m")}) == [
+        "$m_{0}$ = 4", "$m_{1}$ = 8", "$m_{2}$ = 8"]  # a(256): the rows of W_h, not of W_x
+    with pytest.raises(ValueError, match=r"weights must be a non-empty selection of \('W_x', 'W_h'\), got \('W_y',\)"):
+        diagrams.draw_cell(config, params, weights=("W_y",))
 
 
 def test_misaligned_joint_cell_marks_every_gate_digit():

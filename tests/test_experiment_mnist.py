@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ttrnn_np import checkpoint, rnn
+from ttrnn_np import rnn
 from ttrnn_np.checkpoint import load_checkpoint
 from ttrnn_np.data.mnist import load_mnist
 from ttrnn_np.experiments import mnist, mnist_cli, report, runfolder, runtime
@@ -471,33 +471,11 @@ def test_a_read_only_output_folder_fails_before_any_work(tmp_path, monkeypatch, 
                                        "system; the file system is read-only; write somewhere else\n")
 
 
-def test_a_full_disk_stops_cleanly_and_keeps_the_last_good_checkpoints(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_stops_cleanly_and_keeps_the_last_good_checkpoints(tmp_path, full_disk, capsys):
     """The disk fills while epoch 1 is saved: one line, exit 4, epoch 0's checkpoints intact, no temporary files."""
-    real_fdopen, writes = os.fdopen, []
-
-    class Full:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    def fdopen(fd, mode="r", *args, **kwargs):
-        if "b" in mode:  # checkpoint files (the lock is written in text mode)
-            writes.append(fd)
-        f = real_fdopen(fd, mode, *args, **kwargs)
-        return Full(f) if len(writes) > 4 else f  # epoch 0: best and last, npz + json each
-
     out = tmp_path / "run"
-    monkeypatch.setattr(checkpoint.os, "fdopen", fdopen)
-    assert main(*TINY, "--layout", "dense", "--epochs", "3", "--lr", "1e-2", "--out", str(out)) == 4
-    monkeypatch.undo()
+    with full_disk(after=4):  # epoch 0 saves best and last, npz + json each
+        assert main(*TINY, "--layout", "dense", "--epochs", "3", "--lr", "1e-2", "--out", str(out)) == 4
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device; free some disk space" in err
     assert sorted(p.name for p in out.rglob("*")) == ["best.json", "best.npz", "checkpoints", "last.json",

@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from checks import tensor_trains as check  # the exercises' checkers (tutorials/checks/)
-from ttrnn_np import tt
+from ttrnn_np import diagrams, tt
 from ttrnn_np.pytree import num_params
 
 FAST = os.environ.get("TTRNN_FAST") == "1"
@@ -60,31 +60,13 @@ assert np.isclose(entry[0, 0], A_small[1, 4, 0])
 
 
 # %% [markdown]
-# A picture helps: each core is a node; its vertical leg is the mode index $i_k$ and its horizontal bonds are
-# the ranks, summed over when the matrices multiply.
+# A picture helps. `diagrams.draw_tt` draws a TT as a tensor network: each core $G_k$ is a node, the leg hanging
+# below it is the mode index $i_k$ (labelled with its size $n_k$), and the bond between two nodes is a rank index
+# (labelled with its size $r_k$). An index that joins two nodes is summed over, as in the matrix products above;
+# an open leg is an index of the tensor. The boundary ranks $r_0 = r_d = 1$ are not drawn.
 
 # %%
-def draw_tt(cores, ax):
-    """The tensor-network diagram of a TT: nodes G_k, mode legs n_k, bonds r_k."""
-    r, modes = tt.ranks(cores), tt.modes(cores)
-    for k, n_k in enumerate(modes):
-        ax.add_patch(plt.Circle((k, 0), 0.22, color="tab:blue", zorder=2))
-        ax.text(k, 0, f"$G_{k}$", color="white", ha="center", va="center", zorder=3)
-        ax.plot([k, k], [-0.22, -0.7], color="k")
-        ax.text(k, -0.85, f"$n_{k}={n_k}$", ha="center", va="top")
-        if k + 1 < len(modes):
-            ax.plot([k + 0.22, k + 0.78], [0, 0], color="k")
-            ax.text(k + 0.5, 0.1, f"$r_{k + 1}={r[k + 1]}$", ha="center", va="bottom")
-    ax.set_xlim(-0.6, len(modes) - 0.4)
-    ax.set_ylim(-1.3, 0.6)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    return ax.figure, ax
-
-
-fig, ax = plt.subplots(figsize=(5, 2))
-draw_tt(cores, ax)
-ax.set_title(tt.describe(cores), fontsize=9);
+diagrams.draw_tt(cores, title=tt.describe(cores));
 
 # %% [markdown]
 # ## 2. Two test tensors: smooth and random
@@ -143,8 +125,13 @@ relative_error = np.linalg.norm(tt.full(my_cores) - A_smooth) / np.linalg.norm(A
 print(f"relative error {relative_error:.2e} ≤ eps = {eps:.0e}")
 assert relative_error <= eps
 
+# %% [markdown]
+# Left, each step's singular values: the kept ones (blue) and the dropped ones (grey), whose joint norm is at
+# most $\delta$ (red line). Right, the TT just built: bond $r_{k+1}$ carries the number of values step $k$ kept,
+# and every leg is a mode of size $n$.
+
 # %%
-fig, axes = plt.subplots(1, d, figsize=(13, 3), gridspec_kw={"width_ratios": [1] * (d - 1) + [1.3]})
+fig, axes = plt.subplots(1, d, figsize=(14, 3.2), gridspec_kw={"width_ratios": [1] * (d - 1) + [1.9]})
 for k, (s, r_next) in enumerate(spectra):
     ax = axes[k]
     ax.semilogy(np.arange(1, r_next + 1), s[:r_next], "o", color="tab:blue", label="kept")
@@ -155,7 +142,7 @@ for k, (s, r_next) in enumerate(spectra):
     ax.set_xlabel("index of singular value")
 axes[0].set_ylabel("singular value")
 axes[0].legend(fontsize=8)
-draw_tt(library_cores, axes[-1])
+diagrams.draw_tt(library_cores, ax=axes[-1], title="the TT just built")
 fig.suptitle(f"TT-SVD of the smooth tensor at eps = {eps:.0e}")
 fig.tight_layout()
 

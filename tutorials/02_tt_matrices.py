@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from checks import tt_matrices as check  # the exercises' checkers (tutorials/checks/)
-from ttrnn_np import cost, init, shapes, ttmatmul, ttmatrix
+from ttrnn_np import cost, diagrams, init, shapes, ttmatmul, ttmatrix
 from ttrnn_np.experiments.runtime import blas_info, set_blas_threads
 from ttrnn_np.experiments.timing import interleaved_times
 
@@ -88,6 +88,16 @@ G0, G1 = cores_6x8
 by_hand = G0[0, i0, j0, :] @ G1[:, i1, j1, 0]  # (r1,) · (r1,) → scalar
 print(f"W[{i}, {j}]: digits i=({i0},{i1}), j=({j0},{j1});  by hand {by_hand:.6f},  full() {W_6x8[i, j]:.6f}")
 assert np.isclose(by_hand, W_6x8[i, j])
+
+# %% [markdown]
+# As a tensor network (`diagrams.draw_tt_matrix`), each core now has two open legs: the row mode $m_k$ below,
+# the input side that $x$ is contracted with in $y = xW$, and the column mode $n_k$ above, the output side. The
+# bond between the nodes is the rank index, labelled $r_1$. The row digit $i_k$ and the column digit $j_k$ hang on
+# the same node $G_k$, which is why they always meet in the same core: fixing every leg to a digit leaves one
+# small matrix per node, and multiplying them along the bond is the entry we just computed by hand.
+
+# %%
+diagrams.draw_tt_matrix(cores_6x8, title=ttmatrix.describe(cores_6x8));
 
 # %% [markdown]
 # Every entry, not only one: the interleaved tensor built by hand from the dense matrix equals the product of

@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from checks import lstm as check  # the exercises' checkers (tutorials/checks/)
-from ttrnn_np import cells, diagnostics, rnn, shapes, sizes, ttmatmul, ttmatrix
+from ttrnn_np import cells, diagnostics, diagrams, rnn, shapes, sizes, ttmatmul, ttmatrix
 
 FAST = os.environ.get("TTRNN_FAST") == "1"
 T_check = 5 if FAST else 28  # time steps of the cell-equivalence check (section 5)
@@ -123,69 +123,26 @@ for layout, config in configs.items():
         print(f"{'':>18}{name}: {shown}")
 
 # %% [markdown]
-# A picture of $W_h$ in each layout. Boxes are cores labelled $(r_k, m_k, n_k, r_{k+1})$; colour says which
-# gate a core (or a slice of a core) serves, grey means shared by all four gates.
+# The joint cell as a tensor network (`diagrams.draw_cell`), its two weights side by side, drawn as in
+# tutorial 02: a node per core $G_k$, the row modes $m_k$ below (the input side, $a(I)$ for $W_x$ and $a(H)$ for
+# $W_h$), the column modes $n_k$ above (the output side, $a(4H)$ for both, since both feed the same $4H$
+# pre-activations), and every bond labelled with its rank $r_k$. The red leg carries the gate: the column mode
+# $n_0$ of core 0, whose digit $j_0$ decides which gate a column belongs to (section 3 works out why).
 
 # %%
-GATE_COLORS = {"i": "tab:blue", "f": "tab:orange", "g": "tab:green", "o": "tab:red"}
-SHARED = "0.75"
-
-
-def draw_core(ax, x0, y0, label, colors, width=1.7, height=0.7):
-    """A core as a box at (x0, y0); ``colors`` one colour, or one per gate drawn as vertical stripes."""
-    colors = [colors] if isinstance(colors, str) else colors
-    stripe = width / len(colors)
-    for s, color in enumerate(colors):
-        ax.add_patch(plt.Rectangle((x0 + s * stripe, y0), stripe, height, facecolor=color, edgecolor="none"))
-    ax.add_patch(plt.Rectangle((x0, y0), width, height, fill=False, edgecolor="k"))
-    ax.text(x0 + width / 2, y0 + height / 2, label, ha="center", va="center", fontsize=8,
-            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
-
-
-def draw_chain(ax, y0, shapes_k, colors_k, height=0.7):
-    """Cores side by side at height y0, joined by their rank bonds."""
-    for k, (shape, colors) in enumerate(zip(shapes_k, colors_k)):
-        draw_core(ax, 2.2 * k, y0, str(shape), colors, height=height)
-        if k > 0:
-            ax.plot([2.2 * k - 0.5, 2.2 * k], [y0 + height / 2] * 2, color="k")
-
-
-def draw_layout(ax, layout, W):
-    """Which cores a layout's W_h uses, coloured by the gates they serve."""
-    gates = list(GATE_COLORS.values())
-    if layout == "dense":
-        draw_core(ax, 0, 0.15, f"dense W_h, one core {W[0][0].shape}", gates, width=6.1)
-        for g, name in enumerate("ifgo"):
-            ax.text(6.1 / 8 * (2 * g + 1), 0.75, f"gate {name}", ha="center", va="bottom", fontsize=8)
-    elif layout == "naive":
-        for g, (name, gate_cores) in enumerate(zip("ifgo", W)):
-            draw_chain(ax, 0.78 - 0.26 * g, [G.shape for G in gate_cores], [GATE_COLORS[name]] * len(gate_cores),
-                       height=0.22)
-    else:
-        (cores,) = W  # one block
-        sliced = cores[0].shape[2] // 4  # core-0 column slices per gate
-        colors = [sum(([c] * sliced for c in gates), [])] + [SHARED] * (len(cores) - 1)
-        draw_chain(ax, 0.15, [G.shape for G in cores], colors)
-    ax.set_xlim(-0.2, 8.7)
-    ax.set_ylim(0, 1.0)
-    ax.axis("off")
-    return ax.figure, ax
-
-
-fig, axes = plt.subplots(4, 1, figsize=(8.5, 6))
-for ax, layout in zip(axes, cells.LAYOUTS):
-    draw_layout(ax, layout, params[layout]["W_h"])
-    n_params = sizes.model_sizes(configs[layout])["parts"]["W_h"]
-    ax.set_title(f"{layout}: W_h (256 → 1024) in {n_params:,} numbers", fontsize=9, loc="left")
-fig.suptitle(f"The four layouts of W_h at d = {d_demo}, R = {R_demo} (colour: gate; grey: shared)", fontsize=10)
-fig.tight_layout()
+diagrams.draw_cell(configs["joint"], params["joint"]);
 
 # %% [markdown]
-# The naive layout is four independent TT chains side by side, one per gate. The joint layout has the same
-# number of cores as one of them but with the wider output modes $a(4H) = (8, 8, 16)$: the gates are
-# told apart only in core 0, whose column slices are split among them, and cores 1 and 2 are used by every
-# gate. The gate-core layout makes that explicit with a tiny core of shape $(1, 1, 4, R)$ in front.
-#
+# The naive layout, for contrast, with $W_h$ alone: four independent chains, one per gate, each with the column
+# modes $a(H)$ of a single gate. No leg carries the gate; the chain does. The joint layout has the same number of
+# cores as one of these chains but the wider output modes $a(4H)$: the gates are told apart only in core 0, whose
+# column slices are split among them, and the other cores are used by every gate. The gate-core layout makes that
+# explicit with a tiny core of shape $(1, 1, 4, R)$ in front, whose only open leg is the gate.
+
+# %%
+diagrams.draw_cell(configs["naive"], params["naive"], weights=("W_h",));
+
+# %% [markdown]
 # ## 3. Folding the gate into the output modes
 #
 # The joint layout factorizes the column index $j \in [0, 4H)$ of $W_h$ into digits
@@ -312,7 +269,7 @@ ranks_svd = [1, 2, 4, 8] if FAST else [1, 2, 4, 8, 16]
 fig, (ax_gates, ax_ranks) = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
 for name, (_, W_h_g) in gates_joint.items():
     sigma = np.linalg.svd(W_h_g, compute_uv=False)  # (H,) descending
-    ax_gates.semilogy(np.arange(1, H + 1), sigma, color=GATE_COLORS[name], label=f"joint, gate {name}")
+    ax_gates.semilogy(np.arange(1, H + 1), sigma, label=f"joint, gate {name}")
 dense_f = diagnostics.gate_matrices(dense, p_dense)["f"][1]  # (H, H)
 sigma_dense = np.linalg.svd(dense_f, compute_uv=False)  # (H,)
 ax_gates.semilogy(np.arange(1, H + 1), sigma_dense, "k--", label="dense, gate f")

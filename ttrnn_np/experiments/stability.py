@@ -148,7 +148,7 @@ def plot_lr_sweep(rows, labels, ax=None):
 def plot_grad_norm_hist(records, labels, ax=None, bins=40):
     """Histograms of the pre-clip global gradient norm per step, one per model, on shared log-spaced bins."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FixedLocator, NullFormatter, StrMethodFormatter
     fig, ax = plt.subplots(figsize=(6, 4)) if ax is None else (ax.figure, ax)
     records = {model: r for model, r in records.items() if r["norms"]}  # a run that diverged in epoch 1 has none
     if not records:
@@ -161,12 +161,40 @@ def plot_grad_norm_hist(records, labels, ax=None, bins=40):
         ax.hist(record["norms"], bins=edges, alpha=0.55,
                 label=f"{labels[model]} (median {record['median']:.3g}, {record['steps']} steps)")
     ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels of a short log axis overlap
+    ax.xaxis.set_major_locator(FixedLocator(_log_ticks(edges[0], edges[-1])))
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
     ax.set_xlabel("pre-clip global gradient norm ‖g‖ (log scale)")
     ax.set_ylabel("training steps")
     ax.set_title(f"η = {next(iter(records.values()))['lr']:g}", fontsize=9)
     ax.legend(fontsize=8)
     return fig, ax
+
+
+def _log_ticks(lo, hi, most=8):
+    """Labelled ticks for a log axis from lo to hi: 1, 2, 5 × 10^k; on a range too short for three of those,
+    1, 2, 3, 5 × 10^k, else every 1…9 × 10^k, else (a range inside one such step) evenly spaced round numbers;
+    on a range that would need more than ``most``, the powers of ten."""
+    from matplotlib.ticker import MaxNLocator
+    decades = 10.0 ** np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)  # (n,)
+
+    def inside(subs):
+        ticks = np.outer(decades, subs).ravel()  # (n · len(subs),)
+        return ticks[(ticks >= lo) & (ticks <= hi)]
+
+    ticks = inside((1, 2, 5))
+    if len(ticks) > most:
+        return inside((1,))
+    for finer in ((1, 2, 3, 5), range(1, 10)):
+        if len(ticks) >= 3:
+            break
+        ticks = inside(finer)
+    if len(ticks) < 2:
+        ticks = MaxNLocator(5, steps=[1, 2, 5, 10]).tick_values(lo, hi)  # (≤ 7,)
+        ticks = ticks[(ticks >= lo) & (ticks <= hi)]
+    return ticks
 
 
 def plot_time_step_norms(flows, labels, ax=None):
