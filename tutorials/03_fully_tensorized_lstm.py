@@ -15,8 +15,8 @@
 # # 03 · The fully tensorized LSTM: one tensor train for all four gates
 #
 # Tutorial 02 turned one weight matrix into a TT-matrix. An LSTM cell has eight weight matrices (four gates,
-# each reading the input and the previous hidden state). This notebook puts them into tensor trains in the
-# four ways `ttrnn_np.cells` supports, explains the paper's idea of encoding **all gates jointly in one TT**,
+# each reading the input and the previous hidden state). This notebook stores them in the layouts
+# `ttrnn_np.cells` supports, explains the paper's idea of encoding **all gates jointly in one TT**,
 # looks inside the result gate by gate, and reproduces the paper's parameter table.
 #
 # **Notation.** $I$ input size, $H$ hidden size, $B$ batch, $G$ number of gates (4 for the LSTM, 3 for the
@@ -85,7 +85,7 @@ print(f"W_x {W_x.shape}, W_h {W_h.shape}, b {p_dense['b'].shape}; "
 assert np.allclose(h_t, h_lib) and np.allclose(c_t, c_lib)
 
 # %% [markdown]
-# ## 2. Four ways to store $W_x$ and $W_h$
+# ## 2. Five ways to store $W_x$ and $W_h$
 #
 # Every layout stores a weight the same way: a list of TT-matrix **blocks** placed side by side along the
 # columns, each block a list of cores $(r_k, m_k, n_k, r_{k+1})$, and `cells.project(X, W)` multiplies by all of
@@ -97,11 +97,13 @@ assert np.allclose(h_t, h_lib) and np.allclose(c_t, c_lib)
 # | `naive` | one TT-matrix **per gate**, 4 blocks $a(H) \to a(H)$ | $4\,P_{TT}(a(H), a(H), R)$ |
 # | `joint` | **one** block $a(H) \to a(4H)$ for all gates (the paper) | $P_{TT}(a(H), a(4H), R)$ |
 # | `joint_gate_core` | one block $[1]{+}a(H) \to [4]{+}a(H)$, core 0 carries the gate | $P_{TT}([1]{+}a(H), [4]{+}a(H), R)$ |
+# | `lowrank` | one block of two cores (1, H, 1, R), (R, 1, 4H, 1): $W_h = U V$ with one rank $R$ for all gates | $R(H + 4H)$ |
 #
 # and $W_x$ likewise with $a(I)$ in place of the row modes $a(H)$.
 #
-# All four keep one bias $b$ (4H) per cell. The naive layout compresses each gate separately; the joint
-# layouts let the gates **share** cores. Here are the cores each layout makes at $d = 3$, $R = 4$.
+# All keep one bias $b$ (4H) per cell. The naive layout compresses each gate separately; the joint
+# layouts let the gates **share** cores (and `lowrank` is the plain-matrix analogue of that sharing, the baseline of
+# tutorial 09). Here are the cores each layout makes at $d = 3$, $R = 4$.
 
 # %%
 d_demo, R_demo = 3, 4
