@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ttrnn_np.experiments.mnist import RECIPES, MnistConfig, build_model, run_experiment
-from ttrnn_np.experiments.report import load_results, markdown_table, plot_error_vs_params, write_csv
+from ttrnn_np.experiments.report import load_results, markdown_table, pareto_front, plot_error_vs_params, write_csv
 from ttrnn_np.experiments.runtime import machine_info, set_blas_threads, tune_malloc
 from ttrnn_np.sizes import configs_for_budget, model_sizes
 
@@ -178,11 +178,7 @@ def pareto(rows, path):
     done = [row for row in rows if row["test_error"] is not None]
     groups = {family: [(row["params"], row["test_error"], f"{row['budget'] / 1000:g}k") for row in done
                        if row["family"] == family] for family in dict.fromkeys(row["family"] for row in done)}
-    front, best = [], float("inf")
-    for row in sorted(done, key=lambda row: (row["params"], row["test_error"])):
-        if row["test_error"] < best:
-            front.append((row["params"], row["test_error"]))
-            best = row["test_error"]
+    front = pareto_front([(row["params"], row["test_error"]) for row in done])
     fig, ax = plot_error_vs_params(groups, background={"Pareto front": front} if front else None,
                                    title="Row-MNIST at equal budgets: test error vs parameters")
     fig.tight_layout()

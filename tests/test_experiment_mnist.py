@@ -309,10 +309,22 @@ def test_tables_and_csv(tmp_path):
     assert report.markdown_table(rows, columns).splitlines()[2] == "| a | 1,234 | 1.50 |"
     report.write_csv(tmp_path / "t.csv", rows, ["name", "params"])
     assert (tmp_path / "t.csv").read_text().splitlines() == ["name,params", "a,1234", "bb,"]
+    report.write_csv(tmp_path / "u.csv", rows[:1] + [{"name": "bb", "err": 1e-3}, {"name": "3", "params": 7}],
+                     ["name", "params", "err"])
+    assert report.read_csv(tmp_path / "u.csv") == [{"name": "a", "params": 1234, "err": 1.5},
+                                                  {"name": "bb", "params": None, "err": 1e-3},
+                                                  {"name": 3, "params": 7, "err": None}]
     with pytest.raises(TypeError, match="a column is"):
         report.format_table(rows, [("name", "run")])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         report.load_results(tmp_path / "missing")
+
+
+def test_pareto_front_keeps_the_points_no_other_beats():
+    points = [(4000, 2.0, "a"), (1500, 3.0, "b"), (10000, 2.5, "c"), (1500, 4.0, "d"), (30000, 1.0, "e"),
+              (4000, 2.0, "f")]
+    assert report.pareto_front(points) == [(1500, 3.0, "b"), (4000, 2.0, "a"), (30000, 1.0, "e")]
+    assert report.pareto_front([]) == []
 
 
 def load_sweep():

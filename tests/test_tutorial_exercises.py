@@ -7,8 +7,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tutorials"))
 
-from checks import bptt, lstm, mnist, speaker, speed, stability, tensor_trains, tt_matrices  # noqa: E402
+from checks import bptt, compression, lstm, mnist, speaker, speed, stability, tensor_trains, tt_matrices  # noqa: E402
 from solutions import bptt as bptt_solutions  # noqa: E402
+from solutions import compression as compression_solutions  # noqa: E402
 from solutions import lstm as lstm_solutions  # noqa: E402
 from solutions import mnist as mnist_solutions  # noqa: E402
 from solutions import speaker as speaker_solutions  # noqa: E402
@@ -170,6 +171,29 @@ def medians_not_interleaved(functions, rounds):
     return result
 
 
+def truncated_svd_without_singular_values(W, r):
+    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    return U[:, :r], Vt[:r]  # the right subspaces, but σ dropped: U V is not W's approximation
+
+
+def truncated_svd_smallest(W, r):
+    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    return U[:, -r:] * s[-r:], Vt[-r:]  # the r weakest directions
+
+
+def unfolding_without_interleaving(W, row_modes, col_modes, k):
+    rows = int(np.prod(row_modes[:k]) * np.prod(col_modes[:k]))
+    return np.reshape(W, (rows, -1))  # the right shape, but rows mix digits the TT cores do not group
+
+
+def lowrank_params_shared_factors(I, H, r):
+    return r * (I + H + 4 * H) + 4 * H  # one U V for the stacked [W_x; W_h]: another model
+
+
+def lowrank_params_without_bias(I, H, r):
+    return r * (I + 4 * H) + r * (H + 4 * H)
+
+
 EXERCISES = {
     "01 TT-SVD": (tensor_trains.tt_svd, tt_solutions.tt_svd, [tt_svd_untruncated, tt_svd_delta_without_sqrt]),
     "01 tt_round": (tensor_trains.tt_round, tt_solutions.tt_round,
@@ -195,6 +219,11 @@ EXERCISES = {
     "07 lr window": (stability.lr_window, stability_solutions.lr_window, [lr_window_trusting_diverged]),
     "08 FLOPs": (speed.lstm_forward_flops, speed_solutions.lstm_forward_flops, [flops_without_pointwise]),
     "08 timer": (speed.interleaved_medians, speed_solutions.interleaved_medians, [medians_not_interleaved]),
+    "09 truncated SVD": (compression.truncated_svd, compression_solutions.truncated_svd,
+                         [truncated_svd_without_singular_values, truncated_svd_smallest]),
+    "09 unfolding": (compression.unfolding, compression_solutions.unfolding, [unfolding_without_interleaving]),
+    "09 low-rank size": (compression.lowrank_lstm_params, compression_solutions.lowrank_lstm_params,
+                         [lowrank_params_shared_factors, lowrank_params_without_bias]),
 }
 
 

@@ -13,7 +13,8 @@ import json
 import math
 from pathlib import Path
 
-__all__ = ["load_results", "format_value", "format_table", "write_csv", "markdown_table", "plot_error_vs_params"]
+__all__ = ["load_results", "format_value", "format_table", "write_csv", "read_csv", "markdown_table", "pareto_front",
+           "plot_error_vs_params"]
 
 
 def load_results(root, name="results.json"):
@@ -75,6 +76,35 @@ def write_csv(path, rows, keys):
         writer.writeheader()
         writer.writerows([{k: "" if row.get(k) is None else row[k] for k in keys} for row in rows])
     return Path(path)
+
+
+def _parsed(text):
+    """A CSV cell as written by ``write_csv``: "" → None, an integer → int, a number → float, else the text."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_csv(path):
+    """The rows of a CSV that ``write_csv`` wrote: dicts with empty cells as None and numbers as int or float."""
+    with open(path, newline="") as f:
+        return [{key: _parsed(value) for key, value in row.items()} for row in csv.DictReader(f)]
+
+
+def pareto_front(points):
+    """The points (params, error %, …) that no other point beats on both counts, by increasing params: the
+    lowest error so far at each size, scanning from the smallest model."""
+    front, best = [], math.inf
+    for point in sorted(points, key=lambda p: (p[0], p[1])):
+        if point[1] < best:
+            front.append(point)
+            best = point[1]
+    return front
 
 
 def plot_error_vs_params(groups, references=(), background=None, ax=None, title=None):
