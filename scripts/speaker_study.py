@@ -220,7 +220,8 @@ def markdown(rows, baseline, args, note, wall):
                      f"| {100 * r['val_eer']:.1f} | {_ci(r['an4_eer'], r['an4_low'], r['an4_high'])} | "
                      f"{_ci(r['an4_pairwise_eer'], r['an4_pairwise_low'], r['an4_pairwise_high'])} | "
                      f"{_ci(r['ls_eer'], r['ls_low'], r['ls_high'])} | {r['wall_time_s'] / 60:.0f} |")
-    lines += ["", *seeds_section(rows), "", *efficiency_section(rows), "", *paper_section(args), "",
+    lines += ["", *seeds_section(rows), "", *difference_section(args), "", *efficiency_section(rows), "",
+              *paper_section(args), "",
               f"Plan: {note}.", "",
               f"Commands: `TTRNN_DATA=<data folder> python scripts/speaker_study.py {study_options(args)}--workers 2` "
               "trains the runs (resumable; `--runs` chooses where checkpoints go), `python scripts/speaker_study.py "
@@ -236,7 +237,8 @@ def study_options(args):
     """The study-shaping options of ``args`` that differ from the defaults, as command-line text (paths, workers
     and modes left out: they do not change a result)."""
     defaults = build_parser().parse_args([])
-    skip = {"workers", "an4_dir", "librispeech_dir", "cache_dir", "out", "runs", "dry_run", "summary_only", "only"}
+    skip = {"workers", "an4_dir", "librispeech_dir", "cache_dir", "out", "runs", "dry_run", "summary_only", "only",
+            "difference"}
     text = ""
     for key, value in vars(args).items():
         if key not in skip and value != getattr(defaults, key):
@@ -335,6 +337,60 @@ def figure(rows, baseline, path):
     plt.close(fig)
 
 
+def paired_differences(args):
+    """EER(best TT) − EER(dense) with a paired speaker-bootstrap interval, per seed that both finished on all the
+    training speakers, from their best checkpoints in ``--runs``: both encoders embed the same held-out AN4
+    utterances, so each bootstrap replicate scores both on the same resampled speakers.  Written to
+    ``<out>/difference.json``; needs the data and the run folders, so it runs with ``--difference`` only."""
+    from ttrnn_np.experiments.runs import load_run
+    from ttrnn_np.speech.eer import bootstrap_eer_difference, enrolment_trials, pairwise_trials
+    tt = best_tt(args)
+    if tt is None:
+        raise SystemExit("the paired difference needs the finished grid (its best TT)")
+    dense = base_config(args, layout="dense", seed=11)
+    data = sv.load_data(dense, an4_dir=args.an4_dir, librispeech_dir=args.librispeech_dir, cache_dir=args.cache_dir)
+    features, n_enrol = data["tests"]["an4"], data["test_enrol"]["an4"]
+    out = {"tt": tt.name, "dense": dense.name, "seeds": {}}
+    for seed in (11,) + EXTRA_SEEDS:
+        names = [dataclasses.replace(c, seed=seed).name for c in (tt, dense)]
+        folders = [Path(args.runs) / name for name in names]
+        if not all(done(args, dataclasses.replace(c, seed=seed)) for c in (tt, dense)):
+            continue
+        embeddings = []
+        for folder in folders:
+            config, model, params = load_run(folder)
+            embeddings.append(sv.embed_utterances(model, params["encoder"], features, config.frames))
+        result = {}
+        for protocol, trials in (("enrolment", lambda E: enrolment_trials(E, n_enrol)), ("pairwise", pairwise_trials)):
+            (s_tt, pairs), (s_dense, pairs_dense) = trials(embeddings[0]), trials(embeddings[1])
+            assert (pairs == pairs_dense).all()  # the same trials, in the same order
+            result[protocol] = bootstrap_eer_difference(s_tt, s_dense, pairs, sv.N_BOOT, seed=sv.BOOT_SEED)
+        out["seeds"][str(seed)] = result
+        print(f"seed {seed}: EER(TT) − EER(dense) = {100 * result['enrolment']['difference']:+.1f} "
+              f"[{100 * result['enrolment']['low']:+.1f}, {100 * result['enrolment']['high']:+.1f}] points")
+    write_json(Path(args.out) / "difference.json", out)
+
+
+def difference_section(args):
+    """The paired differences of ``<out>/difference.json`` (if it was made) as lines of markdown."""
+    path = Path(args.out) / "difference.json"
+    if not path.is_file():
+        return ["## Best TT − dense, paired", "",
+                "Not computed yet: `TTRNN_DATA=<data folder> python scripts/speaker_study.py --difference`."]
+    stored = json.loads(path.read_text())
+    lines = ["## Best TT − dense, paired", "",
+             f"EER({stored['tt'].split('-s')[0]}) − EER({stored['dense'].split('-s')[0]}) in points of EER, with a "
+             "95 % interval from resampling the held-out speakers and scoring BOTH encoders on each draw (paired: "
+             "the speakers both find hard cancel out).  Below zero: the TT is better.", "",
+             "| seed | enrolment | pairwise |", "|---|---|---|"]
+    for seed, r in stored["seeds"].items():
+        lines.append(f"| {seed} | " + " | ".join(
+            f"{100 * r[p]['difference']:+.1f} [{100 * r[p]['low']:+.1f}, {100 * r[p]['high']:+.1f}]"
+            for p in ("enrolment", "pairwise")) + " |")
+    return lines + ["", f"Command: `TTRNN_DATA=<data folder> python scripts/speaker_study.py "
+                        f"{study_options(args)}--difference`."]
+
+
 def ship_models(args):
     """Copy each finished grid run's best checkpoint into ``<out>/models/<name>/`` beside its results, so that
     ``experiments.runs.load_run`` (and ``ttrnn evaluate``) can load it from a clone.  The grid's models are small
@@ -405,6 +461,8 @@ def build_parser():
     arg("--runs", default="runs/speaker-study", help="checkpoints (default runs/speaker-study)")
     arg("--dry-run", action="store_true", help="print the plan and exit")
     arg("--summary-only", action="store_true", help="only write the tables and figure from finished runs")
+    arg("--difference", action="store_true", help="compute the paired EER difference best TT − dense per seed from "
+                                                   "the checkpoints in --runs (needs the data), then the summary")
     return parser
 
 
@@ -419,7 +477,9 @@ def main(argv=None):
         for c in configs:
             print(f"  {'done' if done(args, c) else 'todo'}  {c.name}")
         return 0
-    while todo and not args.summary_only:
+    if args.difference:
+        paired_differences(args)
+    while todo and not (args.summary_only or args.difference):
         sv.load_data(todo[0], an4_dir=args.an4_dir, librispeech_dir=args.librispeech_dir, cache_dir=args.cache_dir,
                      progress=True)  # fails early on missing data and fills the feature cache once
         for results in trained([(c, args) for c in todo], args.workers):
