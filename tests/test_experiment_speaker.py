@@ -451,6 +451,19 @@ def test_study_runs_resumes_and_writes_its_tables(corpus, tmp_path, capsys):
     assert stored["command"] == speaker_cli.command(config)
     assert study.main(argv) == 0
     assert "10 runs planned, 10 already done, 0 to train" in capsys.readouterr().out
+    assert "Not computed yet" in readme
+    assert study.main(argv + ["--difference"]) == 0  # best TT − dense, paired, on the seed both finished
+    difference = json.loads((tmp_path / "results" / "difference.json").read_text())
+    assert list(difference["seeds"]) == ["11"] and difference["dense"].startswith("an4-dense")
+    for protocol in ("enrolment", "pairwise"):
+        r = difference["seeds"]["11"][protocol]
+        assert r["low"] <= r["difference"] <= r["high"]
+        assert r["difference"] == pytest.approx(r["eer_a"] - r["eer_b"])
+    recorded = {r["name"]: r for r in summary["rows"]}  # the checkpoints re-embedded give the recorded EERs
+    enrolment = difference["seeds"]["11"]["enrolment"]
+    assert enrolment["eer_a"] == pytest.approx(recorded[difference["tt"]]["an4_eer"], abs=1e-12)
+    assert enrolment["eer_b"] == pytest.approx(recorded[difference["dense"]]["an4_eer"], abs=1e-12)
+    assert "| 11 | " in (tmp_path / "results" / "README.md").read_text()
 
 
 # ---------------------------------------------------------------- run folders and rules
