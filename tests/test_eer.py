@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from ttrnn_np.speech.baseline import baseline_eer, baseline_embeddings, mean_std_embedding
 from ttrnn_np.speech.eer import (average_windows, bootstrap_eer, bootstrap_eer_difference, eer, embed_utterance,
-                                 enrolment_eer, enrolment_scores, enrolment_trials, pairwise_eer, pairwise_trials,
-                                 roc_points, sliding_windows, speaker_weights)
+                                 enrolment_eer, enrolment_scores, enrolment_trials, error_rates, pairwise_eer,
+                                 pairwise_trials, roc_points, sliding_windows, speaker_weights)
 
 
 def brute_force_eer(scores, labels):
@@ -49,6 +49,26 @@ def test_roc_points_are_monotone_and_complete():
     np.testing.assert_array_equal(thresholds, [np.inf, 0.9, 0.5, 0.3, 0.1])
     np.testing.assert_allclose(fpr, [0, 0, 1 / 3, 2 / 3, 1])
     np.testing.assert_allclose(fnr, [1, 0.5, 0.5, 0, 0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(trials, st.floats(-6, 6))
+def test_error_rates_at_a_threshold_count_false_accepts_and_rejects(trial, theta):
+    scores, labels = trial
+    _, _, points = brute_force_eer(scores, labels)
+    for threshold, fpr, fnr in points[1:]:  # every ROC point is the pair of rates at its threshold
+        assert error_rates(scores, labels, threshold) == pytest.approx((fpr, fnr), abs=1e-12)
+    accepted = np.asarray(scores) >= theta  # (P,)
+    targets = np.asarray(labels)  # (P,)
+    assert error_rates(scores, labels, theta) == pytest.approx(
+        ((accepted & ~targets).sum() / (~targets).sum(), (~accepted & targets).sum() / targets.sum()), abs=1e-12)
+
+
+def test_error_rates_examples_and_errors():
+    assert error_rates([0.9, 0.5, 0.5, 0.1], [1, 1, 0, 0], 0.5) == (0.5, 0.0)  # a tie at θ is accepted
+    assert error_rates([0.9, 0.5, 0.5, 0.1], [1, 1, 0, 0], 0.7) == (0.0, 0.5)
+    with pytest.raises(ValueError, match="the EER needs both target and non-target trials"):
+        error_rates([0.1, 0.2], [1, 1], 0.0)
 
 
 @pytest.mark.parametrize("scores, labels, expected_rate, expected_threshold", [

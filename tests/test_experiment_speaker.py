@@ -525,3 +525,81 @@ def test_command_rebuilds_the_config_it_was_made_from(overrides):
     argv = speaker_cli.command(config).split()
     assert argv[:2] == ["ttrnn", "speaker"]
     assert speaker_cli.config_from_args(speaker_cli.build_parser().parse_args(argv[2:])) == config
+
+
+# ---------------------------------------------------------------- evaluating a saved run (ttrnn evaluate)
+
+def evaluate_args(corpus):
+    return ["--an4-dir", str(corpus / "an4"), "--librispeech-dir", str(corpus / "sample"), "--cache-dir",
+            str(corpus / "cache")]
+
+
+def test_evaluate_reproduces_a_speaker_run_and_reports_what_differs(corpus, data, tmp_path, capsys):
+    from ttrnn_np.experiments.runs import EER_TOLERANCE
+    run = tmp_path / "run"
+    sv.train(sv.SpeakerConfig(**TINY), data, run, progress=False)
+    recorded = json.loads((run / "results.json").read_text())
+    assert ttrnn_main(["evaluate", str(run), "--json"] + evaluate_args(corpus)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["reproduced"] is True and out["scores"]["tests"] == recorded["best"]["tests"]
+    assert out["scores"]["baseline"] == recorded["baseline"]
+    assert len(out["differences"]) == 2 * 2 * 3 * 3  # (an4, librispeech) × protocols × (eer, low, high) × systems
+    assert ttrnn_main(["evaluate", str(run), "--split", "val"] + evaluate_args(corpus)) == 0
+    text = capsys.readouterr().out
+    assert f"validation EER {100 * recorded['best']['val_eer']:.2f} % (enrolment)" in text
+    assert "reproduces the 2 recorded numbers (EERs)" in text
+    # a recorded number moved by less than the tolerance still reproduces; by one point, it does not
+    best = recorded["best"]["tests"]["an4"]["enrolment"]
+    for shift, code in ((EER_TOLERANCE / 10, 0), (0.01, 3)):
+        moved = {**recorded, "best": {**recorded["best"], "tests": {
+            **recorded["best"]["tests"], "an4": {**recorded["best"]["tests"]["an4"],
+                                                 "enrolment": {**best, "eer": best["eer"] + shift}}}}}
+        (run / "results.json").write_text(json.dumps(moved))
+        assert ttrnn_main(["evaluate", str(run)] + evaluate_args(corpus)) == code
+    captured = capsys.readouterr()
+    assert "reproduces the 36 recorded numbers (EERs and interval bounds)" in captured.out
+    assert (f"  tests/an4/enrolment/eer: {100 * best['eer']:.3f} % now, {100 * (best['eer'] + 0.01):.3f} % "
+            "recorded (-1.0000 points)") in captured.out
+    assert "the test numbers differ from the recorded ones" in captured.err
+    # evaluation speakers that are not the run's are a data error, before anything is scored
+    split = recorded["data"]["split"]
+    swapped = {**split, "eval": split["train"][:1] + split["eval"][1:], "train": split["eval"][:1] + split["train"][1:]}
+    (run / "results.json").write_text(json.dumps({**recorded, "data": {**recorded["data"], "split": swapped}}))
+    assert ttrnn_main(["evaluate", str(run)] + evaluate_args(corpus)) == 3
+    assert "the AN4 speakers found split differently from the run's recorded split" in capsys.readouterr().err
+    # ttrnn runs lists it with its validation and AN4 test EERs
+    (run / "results.json").write_text(json.dumps(recorded))
+    assert ttrnn_main(["runs", str(tmp_path), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert (row["kind"], row["best_val"]) == ("speaker", f"{100 * recorded['best']['val_eer']:.2f} % EER")
+    assert row["test"] == f"{100 * best['eer']:.2f} % EER"
+
+
+def test_evaluate_of_a_speaker_run_names_missing_data_and_mnist_only_options(corpus, data, tmp_path, capsys,
+                                                                            monkeypatch):
+    run = tmp_path / "run"
+    sv.train(sv.SpeakerConfig(**TINY), data, run, progress=False)
+    monkeypatch.delenv("TTRNN_DATA", raising=False)
+    assert ttrnn_main(["evaluate", str(run), "--librispeech-dir", str(corpus / "sample")]) == 3
+    assert capsys.readouterr().err.startswith(f"ttrnn evaluate: error: cannot rebuild the evaluation data of the "
+                                              f"speaker run {run}: no AN4 data directory")
+    assert ttrnn_main(["evaluate", str(run), "--an4-dir", str(tmp_path / "nowhere")]) == 3
+    assert "AN4 data directory not found" in capsys.readouterr().err
+    assert ttrnn_main(["evaluate", str(run), "--predictions", "p.csv"] + evaluate_args(corpus)) == 2
+    assert "class predictions (--predictions) are for MNIST runs" in capsys.readouterr().err
+    assert ttrnn_main(["evaluate", str(run), "--split", "train"] + evaluate_args(corpus)) == 2
+    assert "--split must be test or val for a speaker run, got 'train'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.environ.get("TTRNN_DATA"),
+                    reason="TTRNN_DATA is not set (the real AN4 and LibriSpeech sample a shipped model is scored on)")
+def test_a_shipped_study_model_reproduces_its_recorded_eers():
+    from ttrnn_np.experiments.runs import evaluate_run
+    run = ROOT / "results" / "speaker" / "study" / "models" / "an4-joint-d4-R1-H128-T80-f1-s11"  # the smallest TT
+    recorded = json.loads((run / "results.json").read_text())
+    out = evaluate_run(run)
+    assert out["config"].name == run.name and recorded["params"] == 960
+    assert out["trials"]["an4"]["enrolment_trials"] == {"target": 390, "nontarget": 16770}
+    assert out["reproduced"] is True, {k: d for k, d in out["differences"].items() if d["difference"]}
+    now, then = out["scores"]["tests"]["an4"]["enrolment"], recorded["best"]["tests"]["an4"]["enrolment"]
+    assert abs(now["eer"] - then["eer"]) <= 1e-9 and abs(now["high"] - then["high"]) <= 1e-9

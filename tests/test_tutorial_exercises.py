@@ -132,6 +132,15 @@ def eer_half_total_error(scores, labels):
     return float(np.mean(labels != (scores > np.median(scores))))  # an error rate at the median, not the EER
 
 
+def error_rates_rejecting_ties(scores, labels, theta):
+    return speaker_solutions.error_rates(scores, labels, np.nextafter(theta, np.inf))  # accepts only s > θ
+
+
+def error_rates_over_all_trials(scores, labels, theta):
+    accept, target = np.asarray(scores) >= theta, np.asarray(labels).astype(bool)
+    return (accept & ~target).mean(), (~accept & target).mean()  # shares of all trials, not of each class
+
+
 def ge2e_inclusive_only(E, w, b):
     total = E.sum(axis=1)
     e = E / np.linalg.norm(E, axis=-1, keepdims=True)
@@ -212,6 +221,8 @@ EXERCISES = {
     "05 confident mistakes": (mnist.most_confident_mistakes, mnist_solutions.most_confident_mistakes,
                               [mistakes_least_confident_first]),
     "06 EER": (speaker.eer, speaker_solutions.eer, [eer_half_total_error]),
+    "06 FAR and FRR": (speaker.error_rates, speaker_solutions.error_rates,
+                       [error_rates_rejecting_ties, error_rates_over_all_trials]),
     "06 GE2E similarity": (speaker.ge2e_similarity, speaker_solutions.ge2e_similarity, [ge2e_inclusive_only]),
     "07 global norm": (stability.global_norm, stability_solutions.global_norm, [global_norm_sum_of_norms]),
     "07 Adam's first update": (stability.adam_first_update, stability_solutions.adam_first_update,

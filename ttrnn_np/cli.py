@@ -205,7 +205,8 @@ def _unknown_options(parser, command, extras):
 # Python parameter phrases in library messages, as the command line says them
 _PYTHON_TERMS = [(r'source="mini"', "--data mini"), (r"\bn_cores\b", "--cores"), (r"\bdata_dir=<", "--data-dir <"),
                  (r"\bdata_dir\b", "--data-dir"), (r"\bdownload=True\b", "--download"),
-                 (r"\bhidden_size\b", "--hidden-size")]
+                 (r"\bhidden_size\b", "--hidden-size"), (r"\ban4_dir\b", "--an4-dir"),
+                 (r"\blibrispeech_dir\b", "--librispeech-dir"), (r"\bpredictions=True\b", "--predictions")]
 
 
 def command_line_terms(message, parser=None):

@@ -20,7 +20,7 @@ from ..errors import DataError
 from ..rnn import upgrade_params
 from .runfolder import LOCK_FILE, RESULTS_FILE, checkpoint_dir, read_json
 
-__all__ = ["load_run", "run_kind", "evaluate_run", "run_row", "run_history", "plot_history"]
+__all__ = ["load_run", "run_kind", "EER_TOLERANCE", "evaluate_run", "run_row", "run_history", "plot_history"]
 
 
 def _stored(path):
@@ -73,18 +73,47 @@ def load_run(path):
     return config, model, params
 
 
-def evaluate_run(path, split="test", data_dir=None, predictions=False):
-    """Evaluate the best parameters of an MNIST run on ``split`` ("test", "val" or "train").
+# Speaker runs: the largest |recomputed − recorded| EER (a fraction) still called a reproduction.  An EER
+# depends on the trial scores only through their order (the interpolation is float64 arithmetic on counts), so
+# float32 rounding in the embeddings changes it only if it reorders two trials right at a crossing of the
+# FPR and FNR curves; such a swap moves it by about 1 / (number of trials) (6e-5 measured for the AN4
+# enrolment trials, 6e-6 expected for the pairwise ones), far above this tolerance.  Measured on the shipped
+# AN4 runs (results/speaker/study/models): the encoder's twelve numbers of every run (two test sets × two
+# protocols × EER, low, high) are bit-identical to the recorded ones with 1 or 2 BLAS threads, with 37 windows
+# per forward pass instead of 256, and even with the parameters cast to float64, which moves the embeddings by
+# up to 4e-7 and reorders about 20 of the 17,160 enrolment trials, none at a crossing.
+EER_TOLERANCE = 1e-9
 
-    Returns {"loss", "accuracy"[, "predictions", "labels"], "recorded"}; "recorded" is the run's own test
-    numbers (None for another split or an unfinished run), which a test evaluation reproduces exactly.
+
+def evaluate_run(path, split="test", data_dir=None, predictions=False, an4_dir=None, librispeech_dir=None,
+                 cache_dir=None):
+    """Evaluate the best parameters of a run on ``split`` and compare with the numbers the run recorded.
+
+    MNIST runs: ``split`` "test", "val" or "train" from ``data_dir``; returns {"kind": "mnist", "loss",
+    "accuracy"[, "predictions", "labels"], "recorded", "reproduced", "config"}; "recorded" is the run's own
+    test numbers (None for another split or an unfinished run), which a test evaluation reproduces exactly.
+
+    Speaker runs: ``split`` "test" or "val"; the data are rebuilt from the run's config (``speaker.load_data``
+    with ``an4_dir``, ``librispeech_dir``, ``cache_dir``: the same split seed gives the same held-out speakers
+    and trials, the training frames the same normalisation).  "test" scores every test set the run had (AN4's
+    evaluation speakers; LibriSpeech test-other when it was loaded) with both protocols' EERs and 95 % intervals,
+    and the no-training baseline on the same trials; "val" gives the validation EERs that chose the checkpoint.
+    Returns {"kind": "speaker", "scores", "trials" (``speaker.trial_counts`` per test set), "recorded",
+    "differences" ("tests/an4/enrolment/eer" … → {"recomputed", "recorded", "difference"}), "reproduced"
+    (every |difference| ≤ ``EER_TOLERANCE``), "config"}; "recorded", "differences" and "reproduced" are None
+    for an unfinished run.  Evaluation data that do not match the run's recorded split or trial counts raise
+    ``errors.DataError``; missing corpora raise ``FileNotFoundError``.
     """
+    results, stored = _stored(path)
+    if run_kind(results, stored) == "speaker":
+        if predictions:
+            raise ValueError("class predictions (predictions=True) are for MNIST runs; a speaker run has none")
+        if data_dir is not None:
+            raise ValueError("data_dir (the MNIST folder) does not apply to a speaker run: give its corpora as "
+                             "an4_dir and librispeech_dir")
+        return _evaluate_speaker(path, results, split, an4_dir, librispeech_dir, cache_dir)
     from .mnist import evaluate_split, prepare_data
     config, model, params = load_run(path)
-    results, stored = _stored(path)
-    if run_kind(results, stored) != "mnist":
-        raise ValueError(f"{path} is a speaker run; ttrnn evaluate reads MNIST runs (the speaker run's test EER "
-                         "is in its results.json)")
     if split not in ("test", "val", "train"):
         raise ValueError(f"split must be test, val or train, got {split!r}")
     data = getattr(prepare_data(config, data_dir=data_dir), split)
@@ -92,7 +121,67 @@ def evaluate_run(path, split="test", data_dir=None, predictions=False):
     if predictions:
         metrics["labels"] = data.labels  # (N,)
     recorded = (results or {}).get("test") if split == "test" else None
-    return {**metrics, "recorded": recorded, "config": config}
+    reproduced = None if recorded is None else (recorded["accuracy"] == metrics["accuracy"] and
+                                                recorded["loss"] == metrics["loss"])
+    return {"kind": "mnist", **metrics, "recorded": recorded, "reproduced": reproduced, "config": config}
+
+
+def _flat(tree, prefix=""):
+    """{"an4/enrolment/eer": value, …}: the numbers of a nested dict by their slash-joined keys."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}/").items()}
+    return {prefix[:-1]: tree}
+
+
+def _check_same_data(path, results, data):
+    """DataError unless the rebuilt split and test trials are those the run recorded."""
+    recorded = (results or {}).get("data")
+    if recorded is None:
+        return
+    from .speaker import trial_counts
+    if recorded.get("split") is not None and recorded["split"] != data["split"]:
+        differ = {part: sorted(set(recorded["split"][part]) ^ set(data["split"][part])) for part in data["split"]}
+        raise DataError(f"{path}: the AN4 speakers found split differently from the run's recorded split "
+                        f"(speakers in one but not the other: {differ}); evaluate with the corpus the run was "
+                        "trained on")
+    for name, counts in recorded.get("tests", {}).items():
+        found = trial_counts(data["tests"][name], data["test_enrol"][name]) if name in data["tests"] else None
+        if found != counts:
+            raise DataError(f"{path}: the test set {name!r} rebuilt from the data has {found} but the run recorded "
+                            f"{counts}; evaluate with the corpus the run was trained on")
+
+
+def _evaluate_speaker(path, results, split, an4_dir, librispeech_dir, cache_dir):
+    """``evaluate_run`` for a speaker run (see there)."""
+    from .speaker import baselines, load_data, score_tests, score_validation, trial_counts
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be test or val for a speaker run, got {split!r}")
+    config, model, params = load_run(path)
+    try:
+        data = load_data(config, an4_dir=an4_dir, librispeech_dir=librispeech_dir, cache_dir=cache_dir)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"cannot rebuild the evaluation data of the speaker run {path}: {error} (give "
+                                "the run's corpora as an4_dir and librispeech_dir, or set TTRNN_DATA)") from None
+    _check_same_data(path, results, data)
+    best = (results or {}).get("best")
+    if split == "test":
+        scores = {"tests": score_tests(model, params["encoder"], data, config.frames),
+                  "baseline": baselines(data["tests_raw"], data["test_enrol"])}
+        recorded = None if best is None else {"tests": best["tests"], "baseline": results["baseline"]}
+    else:
+        scores = score_validation(model, params["encoder"], data, config.frames)
+        recorded = None if best is None else {"enrolment": best["val_eer"], "pairwise": best["val_pairwise_eer"]}
+    differences, reproduced = None, None
+    if recorded is not None:
+        now, then = _flat(scores), _flat(recorded)
+        if set(now) != set(then):
+            raise DataError(f"{path}: results.json records {sorted(then)} but the evaluation gives {sorted(now)}")
+        differences = {key: {"recomputed": now[key], "recorded": then[key], "difference": now[key] - then[key]}
+                       for key in now}
+        reproduced = all(abs(d["difference"]) <= EER_TOLERANCE for d in differences.values())
+    trials = {name: trial_counts(t, data["test_enrol"][name]) for name, t in data["tests"].items()}
+    return {"kind": "speaker", "scores": scores, "trials": trials, "recorded": recorded, "differences": differences,
+            "reproduced": reproduced, "config": config}
 
 
 def _pct(value, what):
@@ -127,7 +216,8 @@ def run_row(path, root=None):
     else:
         row["epochs"] = results.get("steps")
         row["best_val"] = _pct(best.get("val_eer"), "EER")
-        row["test"] = _pct(best.get("test_eer"), "EER")
+        first_test = next(iter((best.get("tests") or {}).values()), None)  # AN4's, or LibriSpeech's
+        row["test"] = _pct(first_test["enrolment"]["eer"] if first_test else None, "EER")
     return row
 
 

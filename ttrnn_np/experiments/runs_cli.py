@@ -1,8 +1,9 @@
 """``ttrnn evaluate RUN``, ``ttrnn runs [DIR]`` and ``ttrnn plot RUN``: the commands that read saved runs.
 
 All three are thin callers of ``experiments.runs`` (``load_run``, ``evaluate_run``, ``run_row``,
-``plot_history``).  ``evaluate`` recomputes a run's test metrics from its best checkpoint and says whether they
-reproduce the recorded numbers exactly (exit 3 if not: the checkpoint or data differ from the run's).
+``plot_history``).  ``evaluate`` recomputes a run's test metrics from its best checkpoint — an MNIST run's
+accuracy and loss, a speaker run's EERs with their intervals and the baseline's on the same trials — and says
+whether they reproduce the recorded numbers (exit 3 if not: the checkpoint or data differ from the run's).
 """
 import json
 import sys
@@ -20,9 +21,16 @@ examples:
   ttrnn evaluate runs/mnist/lstm_joint_d2_R2_row --split val --json
   ttrnn evaluate runs/mnist/lstm_joint_d2_R2_row --predictions predictions.csv
       also write one line per test image: index, label, predicted class
+  ttrnn evaluate results/speaker/study/models/an4-joint-d3-R2-H128-T80-f1-s11
+      a speaker run: the EERs of both protocols with 95 % intervals on AN4's held-out speakers (and
+      LibriSpeech test-other), beside the no-training baseline, checked against the recorded numbers
 
-The data are found as for the training run (--data-dir, $TTRNN_DATA/mnist, the user cache; MINI runs read
-the shipped subset).  Speaker runs: their test EER is in their results.json (ttrnn runs shows it).
+The data are found as for the training run.  MNIST: --data-dir, $TTRNN_DATA/mnist, the user cache; MINI runs
+read the shipped subset.  Speaker runs: --an4-dir ($TTRNN_DATA/an4) and --librispeech-dir
+($TTRNN_DATA/librispeech-sample); the run's split seed gives the same held-out speakers and trials, and the
+training frames the same normalisation, so the training corpora are read too (features cached, --cache-dir).
+A speaker run reproduces when every EER and interval bound is within 1e-9 of the recorded one (the EER only
+changes if the trials' order does; on one machine they are bit-identical).
 """
 RUNS_EPILOG = """\
 examples:
@@ -42,43 +50,88 @@ Three panels: the training loss of every step (and the validation loss per epoch
 
 
 def add_evaluate_arguments(parser):
-    parser.add_argument("run", metavar="RUN", help="a run folder (the --out of ttrnn mnist)")
+    parser.add_argument("run", metavar="RUN", help="a run folder (the --out of ttrnn mnist or ttrnn speaker)")
     parser.add_argument("--split", choices=("test", "val", "train"), default="test",
-                        help="which split to evaluate (default test)")
-    parser.add_argument("--data-dir", default=None, help="folder holding the four MNIST IDX files")
+                        help="which split to evaluate (default test; speaker runs: test or val)")
+    parser.add_argument("--data-dir", default=None, help="MNIST runs: the folder holding the four MNIST IDX files")
     parser.add_argument("--predictions", default=None, metavar="CSV",
-                        help="write index,label,predicted for every image of the split")
+                        help="MNIST runs: write index,label,predicted for every image of the split")
+    parser.add_argument("--an4-dir", default=None, help="speaker runs: the AN4 corpus (default $TTRNN_DATA/an4)")
+    parser.add_argument("--librispeech-dir", default=None,
+                        help="speaker runs: the LibriSpeech sample (default $TTRNN_DATA/librispeech-sample)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="speaker runs: feature cache (default $TTRNN_CACHE or ~/.cache/ttrnn_np)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
 def run_evaluate(args):
     """Evaluate a saved run; 0 when the recorded test numbers are reproduced (or none are recorded), 3 if not."""
     from .runs import evaluate_run
-    out = evaluate_run(args.run, split=args.split, data_dir=args.data_dir, predictions=bool(args.predictions))
+    out = evaluate_run(args.run, split=args.split, data_dir=args.data_dir, predictions=bool(args.predictions),
+                       an4_dir=args.an4_dir, librispeech_dir=args.librispeech_dir, cache_dir=args.cache_dir)
+    if out["kind"] == "speaker":
+        _print_speaker(args, out)
+    else:
+        _print_mnist(args, out)
+    if out["reproduced"] is False:
+        print(f"ttrnn evaluate: error: {args.run}: the {args.split} numbers differ from the recorded ones; the "
+              "checkpoint or the data changed since the run", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _print_mnist(args, out):
     if args.predictions:
         from ..checkpoint import write_atomic
         rows = ["index,label,predicted"] + [f"{i},{y},{p}" for i, (y, p) in
                                             enumerate(zip(out["labels"].tolist(), out["predictions"].tolist()))]
         write_atomic(args.predictions, ("\n".join(rows) + "\n").encode())
     recorded = out["recorded"]
-    same = recorded is None or (recorded["accuracy"] == out["accuracy"] and recorded["loss"] == out["loss"])
     if args.json:
         print(json.dumps({"run": args.run, "split": args.split, "loss": out["loss"], "accuracy": out["accuracy"],
-                          "recorded": recorded, "reproduced": None if recorded is None else same}))
+                          "recorded": recorded, "reproduced": out["reproduced"]}))
+        return
+    print(f"{args.run}: {args.split} accuracy {100 * out['accuracy']:.2f} % (loss {out['loss']:.4f}) "
+          "with the best-validation parameters")
+    if recorded is not None:
+        print("reproduces the recorded test numbers exactly" if out["reproduced"] else
+              f"differs from the recorded test numbers: accuracy {100 * recorded['accuracy']:.2f} %, "
+              f"loss {recorded['loss']:.4f}")
+    if args.predictions:
+        print(f"predictions: {args.predictions}")
+
+
+def _print_speaker(args, out):
+    from .runs import EER_TOLERANCE
+    differences = out["differences"]
+    if args.json:
+        print(json.dumps({"run": args.run, "split": args.split, "scores": out["scores"], "recorded": out["recorded"],
+                          "differences": differences, "reproduced": out["reproduced"],
+                          "tolerance": EER_TOLERANCE}))
+        return
+    from .speaker_cli import test_table
+    config, scores = out["config"], out["scores"]
+    print(f"{args.run}: speaker run {config.name}, {args.split} EERs with the best-validation parameters")
+    if args.split == "val":
+        print(f"  validation EER {100 * scores['enrolment']:.2f} % (enrolment), {100 * scores['pairwise']:.2f} % "
+              "(pairwise)")
     else:
-        print(f"{args.run}: {args.split} accuracy {100 * out['accuracy']:.2f} % (loss {out['loss']:.4f}) "
-              "with the best-validation parameters")
-        if recorded is not None:
-            print("reproduces the recorded test numbers exactly" if same else
-                  f"differs from the recorded test numbers: accuracy {100 * recorded['accuracy']:.2f} %, "
-                  f"loss {recorded['loss']:.4f}")
-        if args.predictions:
-            print(f"predictions: {args.predictions}")
-    if not same:
-        print(f"ttrnn evaluate: error: {args.run}: the test numbers differ from the recorded ones; the checkpoint "
-              "or the data changed since the run", file=sys.stderr)
-        return 3
-    return 0
+        for name, encoder in scores["tests"].items():
+            trials = out["trials"][name]
+            print("\n".join(test_table(name, trials, encoder, scores["baseline"][name])))
+    if differences is None:
+        return
+    largest = max(abs(d["difference"]) for d in differences.values())
+    if out["reproduced"]:
+        what = "EERs and interval bounds" if args.split == "test" else "EERs"
+        print(f"reproduces the {len(differences)} recorded numbers ({what}): largest difference {largest:.2g}, "
+              f"tolerance {EER_TOLERANCE:g}")
+        return
+    print(f"differs from the recorded numbers (tolerance {EER_TOLERANCE:g}):")
+    for key, d in differences.items():
+        if abs(d["difference"]) > EER_TOLERANCE:
+            print(f"  {key}: {100 * d['recomputed']:.3f} % now, {100 * d['recorded']:.3f} % recorded "
+                  f"({100 * d['difference']:+.4f} points)")
 
 
 def add_runs_arguments(parser):

@@ -252,6 +252,18 @@ def point_eers(embeddings_by_speaker, n_enrol):
             "pairwise": eer(scores, pairs[:, 0] == pairs[:, 1])[0]}
 
 
+def score_tests(model, encoder, data, n_frames):
+    """Every test set of ``data`` (``load_data``) scored with the encoder parameters ``encoder``:
+    {name: ``verification``}, the EERs of both protocols with their 95 % intervals."""
+    return {name: verification(embed_utterances(model, encoder, t, n_frames), data["test_enrol"][name])
+            for name, t in data["tests"].items()}
+
+
+def score_validation(model, encoder, data, n_frames):
+    """The validation speakers' ``point_eers`` with the encoder parameters ``encoder`` (what picks "best")."""
+    return point_eers(embed_utterances(model, encoder, data["val"], n_frames), data["val_enrol"])
+
+
 def trial_counts(features_by_speaker, n_enrol):
     """Speakers, utterances, and target / non-target trials of both protocols on a test set."""
     sizes = [len(u) for u in features_by_speaker.values()]
@@ -414,8 +426,7 @@ def _train(config, data, out_dir, resume, progress):
 
     def evaluate(p):
         start = time.perf_counter()
-        E = embed_utterances(model, p["encoder"], data["val"], T)
-        val = point_eers(E, data["val_enrol"])
+        val = score_validation(model, p["encoder"], data, T)
         metrics = {"val_eer": val["enrolment"], "val_pairwise_eer": val["pairwise"],
                    "train_eer": float(onp.mean(step_log["eer"])),
                    "steps_per_s": len(step_log["time"]) / sum(step_log["time"]),
@@ -448,8 +459,7 @@ def _train(config, data, out_dir, resume, progress):
         if bar is not None:
             bar.close()
     final_start = time.perf_counter()
-    tests = {name: verification(embed_utterances(model, result.best_params["encoder"], t, T),
-                                data["test_enrol"][name]) for name, t in data["tests"].items()}
+    tests = score_tests(model, result.best_params["encoder"], data, T)
     last_tests = {name: point_eers(embed_utterances(model, result.params["encoder"], t, T), data["test_enrol"][name])
                   for name, t in data["tests"].items()}
     baseline = baselines(data["tests_raw"], data["test_enrol"])

@@ -20,7 +20,8 @@ from .runtime import set_blas_threads, tune_malloc
 from ..training import TrainingDiverged
 from .speaker import CORPORA, SpeakerConfig, baseline_only, check_out, load_data, train
 
-__all__ = ["EPILOG", "add_arguments", "command", "config_from_args", "results_table", "baseline_table", "run", "build_parser"]
+__all__ = ["EPILOG", "add_arguments", "command", "config_from_args", "results_table", "test_table", "baseline_table",
+           "run", "build_parser"]
 
 EPILOG = """\
 examples:
@@ -147,6 +148,14 @@ def _header():
     return f"  {'':<30}{'enrolment EER [95 % CI]':>28}{'pairwise EER [95 % CI]':>28}"
 
 
+def test_table(name, trials, encoder, baseline):
+    """The lines of one test set: its trials, then the encoder's and both baselines' EERs with intervals
+    (``encoder`` a ``speaker.verification``, ``baseline`` {"normalised", "raw"} of them)."""
+    return [_trials_line(name, trials), _header(), _eer_rows("encoder (best checkpoint)", encoder),
+            _eer_rows("baseline, normalised", baseline["normalised"]),
+            _eer_rows("baseline, raw log-mel", baseline["raw"])]
+
+
 def baseline_table(baselines):
     """The ``--baseline`` table: per test set, its trials and the baseline's EERs with intervals."""
     lines = ["no-training baseline (mean/std of log-mel frames), 95 % intervals from resampling speakers"]
@@ -176,9 +185,7 @@ def results_table(results):
         f"{100 * best['val_eer']:.2f} %), tested below",
     ]
     for name, t in data["tests"].items():
-        lines += [_trials_line(name, t), _header(), _eer_rows("encoder (best checkpoint)", best["tests"][name]),
-                  _eer_rows("baseline, normalised", results["baseline"][name]["normalised"]),
-                  _eer_rows("baseline, raw log-mel", results["baseline"][name]["raw"])]
+        lines += test_table(name, t, best["tests"][name], results["baseline"][name])
     lines.append(f"time: training {results['train_time_s']:.0f} s ({results['steps_per_s'] or 0:.2f} steps/s), "
                  f"validation {results['eval_time_s']:.0f} s, test {results['test_time_s']:.0f} s; "
                  f"wall {results['wall_time_s'] / 60:.1f} min")

@@ -5,8 +5,8 @@
 - ``librispeech``: find utterances per speaker, cached features, GE2E batches of random crops.
 - ``an4``: CMU AN4 (84 speakers, a folder of WAV files each) through the same cache; the seeded by-speaker split.
 - ``ge2e``: the GE2E softmax loss (autograd-differentiable) and its similarity matrix.
-- ``eer``: exact equal error rate, enrolment and pairwise protocols, sliding-window utterance embeddings,
-  the speaker bootstrap's confidence interval.
+- ``eer``: exact equal error rate, the error rates at a threshold, enrolment and pairwise protocols,
+  sliding-window utterance embeddings, the speaker bootstrap's confidence interval.
 - ``baseline``: a no-training mean/std-of-log-mel embedding, the floor a trained encoder must beat.
 - ``synthetic``: tiny FAKE corpora (buzzing tones per speaker) in the sample's and AN4's layouts, for tests and
   tutorials.
@@ -21,7 +21,8 @@ from .an4 import an4_root, list_an4_speakers, load_an4, split_speakers
 from .audio import SAMPLE_RATE, dbfs, normalize_volume, read_audio, resample, to_mono
 from .baseline import baseline_eer, baseline_embeddings, mean_std_embedding, run_baseline
 from .eer import (average_windows, bootstrap_eer, bootstrap_eer_difference, eer, embed_utterance, enrolment_eer,
-                  enrolment_scores, enrolment_trials, pairwise_eer, pairwise_trials, roc_points, sliding_windows)
+                  enrolment_scores, enrolment_trials, error_rates, pairwise_eer, pairwise_trials, roc_points,
+                  sliding_windows)
 from .features import (FeatureConfig, feature_stats, features_from_waveform, mel_filterbank, mel_spectrogram,
                        n_frames, normalize_features, stft, trim_silence)
 from .ge2e import (GE2E_GRAD_SCALE, ge2e_accuracy, ge2e_loss, ge2e_similarity, init_ge2e_params,
@@ -36,7 +37,7 @@ __all__ = [
     "SAMPLE_RATE", "dbfs", "normalize_volume", "read_audio", "resample", "to_mono",
     "baseline_eer", "baseline_embeddings", "mean_std_embedding", "run_baseline",
     "average_windows", "bootstrap_eer", "bootstrap_eer_difference", "eer", "embed_utterance", "enrolment_eer",
-    "enrolment_scores", "enrolment_trials", "pairwise_eer", "pairwise_trials", "roc_points", "sliding_windows",
+    "enrolment_scores", "enrolment_trials", "error_rates", "pairwise_eer", "pairwise_trials", "roc_points", "sliding_windows",
     "FeatureConfig", "feature_stats", "features_from_waveform", "mel_filterbank", "mel_spectrogram",
     "n_frames", "normalize_features", "stft", "trim_silence",
     "GE2E_GRAD_SCALE", "ge2e_accuracy", "ge2e_loss", "ge2e_similarity", "init_ge2e_params",

@@ -17,7 +17,8 @@ p−1 and p,
 
 and the threshold θ_{p−1} + α·(θ_p − θ_{p−1}) (θ_p = θ_{p−1} = the top score when p − 1 is the +∞ point).
 Exact, no root finder.  The reference's S = w·(v·c) + b (w > 0) is an increasing map of the score, so it
-leaves the EER unchanged: we score with the cosine.
+leaves the EER unchanged: we score with the cosine.  ``error_rates`` gives FPR and FNR at any one θ; in
+speaker verification they are the false-acceptance and false-rejection rates, FAR and FRR.
 
 **Enrolment protocol** (the paper's test): per speaker, the first ``n_enrol`` utterance embeddings are
 averaged and L2-normalised into a centroid c_j; every remaining utterance v is scored against every
@@ -96,6 +97,14 @@ def roc_points(scores, labels, weights=None):
     order, s, last_of_tie = _sorted_trials(scores)
     is_target = labels[order]  # (P,)
     return _sweep(s, last_of_tie, np.where(is_target, w[order], 0.0), np.where(is_target, 0.0, w[order]))
+
+
+def error_rates(scores, labels, threshold):
+    """(FPR, FNR) at one threshold θ, accepting s ≥ θ: the fraction of non-target trials accepted (false
+    accepts, FAR) and the fraction of target trials rejected (false rejects, FRR)."""
+    scores, labels = _check_trials(scores, labels)
+    accept = scores >= threshold  # (P,)
+    return float(np.mean(accept[~labels])), float(np.mean(~accept[labels]))
 
 
 def _interpolate(thresholds, fpr, fnr):

@@ -1,4 +1,5 @@
-"""Checkers for tutorial 06: the equal error rate from scores, and the GE2E similarity matrix."""
+"""Checkers for tutorial 06: the equal error rate from scores, the error rates at a threshold, and the GE2E
+similarity matrix."""
 import importlib
 
 import numpy as np
@@ -33,6 +34,25 @@ def eer(student):
     return verdict("the EER", "sort the trials by score, descending; accepting the top t gives FPR(t) = accepted "
                    "non-targets / non-targets and FNR(t) = rejected targets / targets; the EER is where they cross",
                    body)
+
+
+def error_rates(student):
+    """student(scores, labels, theta) → (FAR, FRR) as fractions, exactly as speech.eer.error_rates."""
+    def body():
+        rng = np.random.default_rng(63)
+        scores = np.round(np.concatenate([rng.normal(1.0, 1, 300), rng.normal(0, 1, 700)]), 1)  # (P,) with ties
+        labels = np.concatenate([np.ones(300, int), np.zeros(700, int)])  # (P,)
+        for theta in (-0.5, 0.0, 0.5, 0.6, 1.3, 9.0):  # 0.5 and 0.6 are scores themselves: ties at θ
+            expected = eer_module.error_rates(scores, labels, theta)
+            with forbidden(eer_module, ["error_rates", "roc_points"], "count the trials yourself"), \
+                    forbidden(speech, ["error_rates", "roc_points"], "count the trials yourself"):
+                given = tuple(float(r) for r in student(scores.copy(), labels.copy(), theta))
+            require(np.allclose(given, expected, rtol=0, atol=1e-12),
+                    f"θ = {theta}: (FAR, FRR) = ({expected[0]:.4f}, {expected[1]:.4f}) expected, got "
+                    f"({given[0]:.4f}, {given[1]:.4f})")
+        return "6 thresholds, ties at θ included"
+    return verdict("FAR and FRR at a threshold", "accept a trial when its score is ≥ θ; FAR = accepted non-targets / "
+                   "non-targets, FRR = rejected targets / targets", body)
 
 
 def ge2e_similarity(student):

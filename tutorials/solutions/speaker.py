@@ -1,4 +1,4 @@
-"""Tutorial 06: the equal error rate from scores, and the GE2E similarity matrix."""
+"""Tutorial 06: the equal error rate from scores, the error rates at a threshold, and the GE2E similarity matrix."""
 import numpy as np
 
 
@@ -13,6 +13,12 @@ def eer(scores, labels):
     gap_before, gap_after = fnr[t - 1] - fpr[t - 1], fnr[t] - fpr[t]  # > 0, ≤ 0
     alpha = gap_before / (gap_before - gap_after)
     return float(fpr[t - 1] + alpha * (fpr[t] - fpr[t - 1]))
+
+
+def error_rates(scores, labels, theta):
+    """(FAR, FRR) at θ: accepted non-targets / non-targets and rejected targets / targets, accepting s ≥ θ."""
+    accept, target = np.asarray(scores) >= theta, np.asarray(labels).astype(bool)  # (P,), (P,)
+    return float((accept & ~target).sum() / (~target).sum()), float((~accept & target).sum() / target.sum())
 
 
 def _unit(x):
