@@ -35,6 +35,7 @@ from pathlib import Path  # noqa: E402
 
 from ttrnn_np.experiments import speaker as sv  # noqa: E402
 from ttrnn_np.experiments import speaker_cli  # noqa: E402
+from ttrnn_np.experiments.report import plot_eer_vs_params  # noqa: E402
 from ttrnn_np.experiments.runfolder import RESULTS_FILE, checkpoint_dir, write_json  # noqa: E402
 from ttrnn_np.experiments.runtime import machine_info, tune_malloc  # noqa: E402
 
@@ -312,26 +313,12 @@ def paper_section(args):
 
 
 def figure(rows, baseline, path):
-    """EER with 95 % intervals against parameters (log x): one marker per run, the baseline as a band."""
+    """EER with 95 % intervals against parameters (log x), the baseline as a band: ``report.plot_eer_vs_params``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
     b = min((baseline["an4"][v]["enrolment"] for v in ("normalised", "raw")), key=lambda r: r["eer"])
-    ax.axhspan(100 * b["low"], 100 * b["high"], color="0.85", label="no-training baseline (95 % interval)")
-    ax.axhline(100 * b["eer"], color="0.5", lw=1)
-    for label, pick, marker in (("dense", lambda r: r["layout"] == "dense", "s"),
-                                ("joint TT", lambda r: r["layout"] != "dense", "o")):
-        rs = [r for r in rows if pick(r) and r["fraction"] == 1.0]
-        if rs:
-            ax.errorbar([r["params"] for r in rs], [100 * r["an4_eer"] for r in rs],
-                        yerr=[[100 * (r["an4_eer"] - r["an4_low"]) for r in rs],
-                              [100 * (r["an4_high"] - r["an4_eer"]) for r in rs]],
-                        fmt=marker, capsize=3, label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("encoder parameters (log scale)")
-    ax.set_ylabel("AN4 enrolment EER, % (95 % interval)")
-    ax.legend(fontsize=8)
+    fig, _ = plot_eer_vs_params(rows, b)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

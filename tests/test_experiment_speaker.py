@@ -603,3 +603,28 @@ def test_a_shipped_study_model_reproduces_its_recorded_eers():
     assert out["reproduced"] is True, {k: d for k, d in out["differences"].items() if d["difference"]}
     now, then = out["scores"]["tests"]["an4"]["enrolment"], recorded["best"]["tests"]["an4"]["enrolment"]
     assert abs(now["eer"] - then["eer"]) <= 1e-9 and abs(now["high"] - then["high"]) <= 1e-9
+
+
+def test_the_study_figure_draws_every_full_data_run_and_labels_each_tt_shape_once():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.container import ErrorbarContainer
+
+    from ttrnn_np.experiments.report import plot_eer_vs_params
+
+    def row(layout, seed, cores=None, rank=None, fraction=1.0, params=1000, eer=0.15):
+        return {"layout": layout, "cores": cores, "rank": rank, "seed": seed, "fraction": fraction, "params": params,
+                "an4_eer": eer, "an4_low": eer - 0.02, "an4_high": eer + 0.03}
+    rows = [row("dense", 11, params=120000), row("dense", 12, params=120000),
+            row("joint", 11, 3, 2, params=1616), row("joint", 12, 3, 2, params=1616),
+            row("joint", 11, 4, 1, params=960), row("joint", 11, 3, 2, fraction=0.5, params=1616)]
+    fig, ax = plot_eer_vs_params(rows, {"eer": 0.23, "low": 0.2, "high": 0.27})
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 5  # the 50 % run is not a full-data run
+    xs = sorted(float(c.lines[0].get_xdata()[0]) for c in bars)
+    assert xs[0] == 960 and xs[1] == 1616 and 1616 < xs[2] < 1.1 * 1616  # the second seed sits just to the right
+    assert sorted(t.get_text() for t in ax.texts) == ["R=1", "R=2"]  # one label per TT shape
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "no-training baseline, 95 % interval", "dense LSTM", "joint TT-LSTM, d = 3", "joint TT-LSTM, d = 4"]
+    plt.close(fig)

@@ -53,7 +53,7 @@ import numpy as np
 
 from checks import speaker as check  # the exercises' checkers (tutorials/checks/)
 from ttrnn_np.checkpoint import load_checkpoint
-from ttrnn_np.experiments import speaker as sv
+from ttrnn_np.experiments import report, speaker as sv
 from ttrnn_np.experiments.runs import load_run
 from ttrnn_np.experiments.speaker_cli import results_table
 from ttrnn_np.shapes import auto_shape
@@ -423,32 +423,30 @@ if HAVE_AN4:
 # LibriSpeech sample, stops each on a validation plateau, and scores 44 AN4 speakers nobody trained on (390
 # target trials), every EER with a 95 % speaker-bootstrap interval, beside the no-training baseline on the same
 # trials. It takes hours on two CPU cores, so it is not run here; this cell draws its stored results if they
-# exist. To (re)make them, from the repository root:
+# exist, and prints the paired difference between the best TT and the dense encoder: both scored on the same
+# resampled speakers in every bootstrap draw, so the interval is of the difference itself. To (re)make them,
+# from the repository root:
 #
 #     TTRNN_DATA=/path/to/data python scripts/speaker_study.py --workers 2
+#     TTRNN_DATA=/path/to/data python scripts/speaker_study.py --difference
 
 # %%
 if STUDY is None or not (STUDY / "summary.json").is_file():
     print("no results/speaker/study/summary.json yet: run `python scripts/speaker_study.py` from the repository root")
 else:
     summary = json.loads((STUDY / "summary.json").read_text())
-    rows = [r for r in summary["rows"] if r["fraction"] == 1.0]
     base = min((summary["baseline"]["an4"][v]["enrolment"] for v in ("normalised", "raw")), key=lambda b: b["eer"])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.axhspan(100 * base["low"], 100 * base["high"], color="0.85", label="no-training baseline (95 % interval)")
-    labelled = set()
-    for r in sorted(rows, key=lambda r: (r["layout"] != "dense", r["cores"] or 0)):
-        is_dense = r["layout"] == "dense"
-        label = "dense LSTM" if is_dense else f"joint TT-LSTM, d = {r['cores']} (R = 1, 2, 4 left to right)"
-        ax.errorbar(r["params"], 100 * r["an4_eer"], yerr=[[100 * (r["an4_eer"] - r["an4_low"])],
-                                                           [100 * (r["an4_high"] - r["an4_eer"])]],
-                    fmt="s" if is_dense else "o", color="k" if is_dense else f"C{r['cores']}", capsize=3,
-                    label=None if label in labelled else label)
-        labelled.add(label)
-    ax.set(xscale="log", xlabel="encoder parameters (log scale)", ylabel="AN4 enrolment EER (%), 95 % interval",
-           title=f"{len(rows)} encoders on 44 held-out AN4 speakers")
-    ax.legend(fontsize=8)
+    fig, ax = report.plot_eer_vs_params(summary["rows"], base)
     fig.tight_layout()
+    if (STUDY / "difference.json").is_file():  # the best TT against dense, scored on the same speakers per draw
+        paired = json.loads((STUDY / "difference.json").read_text())
+        print(f"EER(best TT) − EER(dense), paired 95 % interval, {paired['tt'].split('-H')[0]} vs dense:")
+        for seed, r in paired["seeds"].items():
+            e = r["enrolment"]
+            verdict = ("TT better" if e["high"] < 0 else "dense better" if e["low"] > 0
+                       else "no difference shown")
+            print(f"  seed {seed}: {100 * e['difference']:+.1f} points [{100 * e['low']:+.1f}, "
+                  f"{100 * e['high']:+.1f}]: {verdict}")
 
 # %% [markdown]
 # ## Summary

@@ -7,6 +7,7 @@ a format spec such as ``",d"`` or ``".2f"`` (None: ``str``).  Missing values pri
 The size/accuracy figure follows the paper's MNIST figure: test error e = 100 · (1 − test accuracy) in % on
 the y axis against the total parameter count P on a logarithmic x axis, one line per group (e.g. per core
 count d, points ordered by P and labelled by rank R), and horizontal reference lines (e.g. the dense LSTM).
+The speaker study's figure is its counterpart for the EER with intervals, beside the no-training baseline.
 """
 import csv
 import json
@@ -14,7 +15,7 @@ import math
 from pathlib import Path
 
 __all__ = ["load_results", "format_value", "format_table", "write_csv", "read_csv", "markdown_table", "pareto_front",
-           "plot_error_vs_params"]
+           "plot_error_vs_params", "plot_eer_vs_params"]
 
 
 def load_results(root, name="results.json"):
@@ -149,4 +150,51 @@ def plot_error_vs_params(groups, references=(), background=None, ax=None, title=
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)
+    return fig, ax
+
+
+def plot_eer_vs_params(rows, baseline, ax=None, title=None):
+    """The speaker study's figure: EER (%) with its 95 % interval against encoder parameters (log x); returns
+    ``(fig, ax)``.
+
+    rows      summary rows of the study (``scripts/speaker_study.py``): "layout", "cores", "rank", "seed",
+              "fraction", "params", "an4_eer", "an4_low", "an4_high"; only full-data rows (fraction 1) are drawn.
+    baseline  {"eer", "low", "high"} of the no-training baseline on the same trials: a grey band and line.
+
+    One colour per core count d (dense in black squares), each point labelled with its rank; the runs of one
+    model with other seeds sit slightly to the right of each other, so their intervals do not hide each other.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    else:
+        fig = ax.figure
+    ax.axhspan(100 * baseline["low"], 100 * baseline["high"], color="0.88", label="no-training baseline, 95 % interval")
+    ax.axhline(100 * baseline["eer"], color="0.55", linewidth=1)
+    rows = sorted((r for r in rows if r["fraction"] == 1.0),
+                  key=lambda r: (r["layout"] != "dense", r["cores"] or 0, r["rank"] or 0, r["seed"]))
+    seen, labelled = {}, set()
+    for r in rows:
+        dense = r["layout"] == "dense"
+        model = ("dense",) if dense else (r["cores"], r["rank"])
+        k = seen[model] = seen.get(model, -1) + 1  # this model's k-th seed
+        label = "dense LSTM" if dense else f"joint TT-LSTM, d = {r['cores']}"
+        color = "k" if dense else f"C{r['cores'] - 2}"
+        x = r["params"] * 1.07 ** k  # (the shift is a display offset: every seed has the same size)
+        ax.errorbar(x, 100 * r["an4_eer"], yerr=[[100 * (r["an4_eer"] - r["an4_low"])],
+                                                   [100 * (r["an4_high"] - r["an4_eer"])]],
+                    fmt="s" if dense else "o", color=color, capsize=3, markersize=5 if k == 0 else 3.5,
+                    label=None if label in labelled else label)
+        labelled.add(label)
+        if k == 0 and not dense:  # odd d labelled to the right, even d to the left: neighbours do not collide
+            right = r["cores"] % 2 == 1
+            ax.annotate(f"R={r['rank']}", (x, 100 * r["an4_eer"]), textcoords="offset points",
+                        xytext=(5 if right else -5, -3), ha="left" if right else "right", fontsize=7, color=color)
+    ax.set_xscale("log")
+    ax.set_xlabel("encoder parameters (log scale; a model's other seeds drawn just to its right)")
+    ax.set_ylabel("AN4 enrolment EER (%), 95 % interval")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title or "speaker verification on held-out AN4 speakers")
+    ax.legend(fontsize=8, loc="upper right")
     return fig, ax
