@@ -131,6 +131,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     parser.add_argument("--blas-threads", type=int, default=None, help="OpenBLAS threads (default: as configured)")
     parser.add_argument("--quiet", action="store_true", help="send the runs' epoch lines to runs/*/log.txt only")
+    parser.add_argument("--figures-only", action="store_true",
+                        help="redraw the three figures from ROOT/stability.json (no training, README unchanged)")
     options = parser.parse_args(argv)
     for name in ("hist_steps", "epochs", "train_subset", "diag_batch"):
         if getattr(options, name) < 1:
@@ -138,8 +140,20 @@ def parse_args(argv=None):
     return options
 
 
+def draw_figures(root, report):
+    """The three figures of ``report`` (the contents of stability.json) into ``root``."""
+    labels = report["labels"]
+    _save(plot_lr_sweep, root / "lr_sweep.png", report["lr_sweep"], labels)
+    _save(plot_grad_norm_hist, root / "grad_norm_hist.png", report["grad_norms"], labels)
+    _save(plot_time_step_norms, root / "time_step_grad_norms.png", report["time_step_grad_norms"], labels)
+
+
 def main(argv=None):
     options = parse_args(argv)
+    if options.figures_only:
+        draw_figures(options.root, json.loads((options.root / "stability.json").read_text()))
+        print(f"→ {options.root / 'lr_sweep.png'}, grad_norm_hist.png, time_step_grad_norms.png")
+        return 0
     wall_start = time.perf_counter()
     if options.blas_threads is not None:
         set_blas_threads(options.blas_threads)
@@ -174,9 +188,7 @@ def main(argv=None):
               "diag_batch": len(y), "runs_wall_time_s": sum(r["wall_time_s"] for r in results.values()),
               "machine": machine_info(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     root = options.root
-    _save(plot_lr_sweep, root / "lr_sweep.png", report["lr_sweep"], labels)
-    _save(plot_grad_norm_hist, root / "grad_norm_hist.png", report["grad_norms"], labels)
-    _save(plot_time_step_norms, root / "time_step_grad_norms.png", report["time_step_grad_norms"], labels)
+    draw_figures(root, report)
     report["wall_time_s"] = time.perf_counter() - wall_start
     (root / "stability.json").write_text(json.dumps(jsonable(report), indent=1))
     write_readme(root, report)

@@ -104,6 +104,13 @@ def test_tiny_sweep_writes_results_and_figures_and_resumes_without_retraining(tm
     assert [p.stat().st_mtime_ns for p in results_files] == stamps  # nothing retrained
     again = json.loads((tmp_path / "stability.json").read_text())
     assert again["lr_sweep"] == report["lr_sweep"] and again["time_step_grad_norms"] == report["time_step_grad_norms"]
+    figures = {name: (tmp_path / name).read_bytes() for name in ("lr_sweep.png", "grad_norm_hist.png")}
+    readme = (tmp_path / "README.md").read_text()
+    for name in figures:
+        (tmp_path / name).unlink()
+    assert stability.main(["--root", str(tmp_path), "--figures-only"]) == 0  # redrawn from stability.json alone
+    assert {name: (tmp_path / name).read_bytes() for name in figures} == figures
+    assert (tmp_path / "README.md").read_text() == readme
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
