@@ -10,9 +10,12 @@ Stage 1, search (``ROOT/search/<run>``): every candidate of a family with more t
 ``--search-train-subset`` of the 50,000 training images for ``--search-epochs``, scored by its best validation
 accuracy on ``--search-val-subset`` validation images (the test set is not read: each search run's one test
 evaluation is written to its results.json but never used here).  The family's choice is the best score (ties: fewer
-parameters).  Stage 2, final (``ROOT/final/<run>``): each choice trained on all 50,000 images with the "ours"
-recipe (20 epochs, validation selection over epochs, one test evaluation), seeds 0 and 1 at the budgets of
-``--two-seeds`` (4k, 10k), seed 0 elsewhere.  Stage 3, report: ``ROOT/summary.csv``, ``ROOT/README.md`` (table,
+parameters).  Stage 2, recipe (``ROOT/search/<run>_lr…``): the chosen shape trained the same way with each recipe of
+``RECIPE_VARIANTS`` besides the "ours" recipe the shapes were searched with (lr 2e-3, step decay) — the TT models
+of ``results/mnist_full`` did best at lr 5e-3–1e-2 with a cosine schedule; the best validation accuracy picks the
+recipe (ties: the "ours" recipe).  Stage 3, final (``ROOT/final/<run>``): each choice trained on all 50,000 images
+with its recipe (20 epochs, validation selection over epochs, one test evaluation), seeds 0 and 1 at the budgets of
+``--two-seeds`` (4k, 10k), seed 0 elsewhere.  Stage 4, report: ``ROOT/summary.csv``, ``ROOT/README.md`` (table,
 commands, machine) and ``ROOT/pareto.png`` (test error against parameters per family, the Pareto front in grey).
 
 Resumable: a finished run (same config) is skipped, an interrupted one continues from its ``last`` checkpoint.
@@ -43,18 +46,26 @@ ROOT = Path("results/mnist_budget")
 BUDGETS = (1500, 4000, 10000, 30000)
 FAMILIES = ("dense", "lowrank", "naive", "joint")
 COLUMNS = [("budget", "budget", ",d"), ("family", "family", None), ("hidden_size", "H", "d"), ("cores", "d", "d"),
-           ("rank", "R", "d"), ("params", "params", ",d"), ("search_val", "search val %", ".2f"),
+           ("rank", "R", "d"), ("params", "params", ",d"), ("lr", "lr", "g"), ("schedule", "schedule", None),
+           ("search_val", "search val %", ".2f"),
            ("seeds", "seeds", "d"), ("val_acc", "val acc %", ".2f"), ("test_acc", "test acc %", ".2f"),
            ("test_error", "test error %", ".2f"), ("test_error_spread", "± (max−min)/2", ".2f")]
-CSV_KEYS = ["budget", "family", "hidden_size", "cores", "rank", "params", "search_val", "seeds", "val_acc",
+CSV_KEYS = ["budget", "family", "hidden_size", "cores", "rank", "params", "lr", "schedule", "search_val", "seeds", "val_acc",
             "test_acc", "test_error", "test_error_spread", "test_errors", "runs"]
 
 
+# Stage 2's recipes, tried on each family's chosen shape besides the "ours" recipe (lr 2e-3, step decay)
+RECIPE_VARIANTS = ({"lr": 5e-3, "schedule": "cosine"}, {"lr": 1e-2, "schedule": "cosine"})
+
+
 def run_name(config, budget):
-    """B<budget>_<family>_H<H>[_d<d>][_R<R>]_s<seed>."""
+    """B<budget>_<family>_H<H>[_d<d>][_R<R>][_lr<lr>_<schedule>]_s<seed> (the recipe only when not "ours")."""
     shape = "" if config.layout == "dense" else (f"_R{config.rank}" if config.layout == "lowrank"
                                                   else f"_d{config.cores}_R{config.rank}")
-    return f"B{budget}_{config.layout}_H{config.hidden_size}{shape}_s{config.seed}"
+    ours = RECIPES["ours"]
+    recipe = "" if (config.lr, config.schedule) == (ours["lr"], ours["schedule"]) else \
+        f"_lr{config.lr:g}_{config.schedule}"
+    return f"B{budget}_{config.layout}_H{config.hidden_size}{shape}{recipe}_s{config.seed}"
 
 
 def candidate_config(candidate, **settings):
@@ -116,25 +127,47 @@ def search_plan(options):
     return plan
 
 
-def choices(options, plan):
-    """{(budget, family): (chosen config, its search score or None)}: the best searched candidate of each family
-    (a single candidate needs no search); families without a finished search are left out."""
+def _best(runs):
+    """(config, best validation accuracy) of the best finished run of ``runs`` [(config, run dir)] (ties: the
+    earlier run, then fewer parameters); None while one of them has no results."""
+    scored = []
+    for k, (config, out) in enumerate(runs):
+        path = out / "results.json"
+        if not path.exists():
+            return None
+        best = json.loads(path.read_text())["best"]
+        params = model_sizes(build_model(config))["total"]
+        scored.append((-(best["val_accuracy"] if best else 0.0), params, k, config))
+    score, _, _, config = min(scored, key=lambda s: s[:3])
+    return config, -score
+
+
+def shapes(options, plan):
+    """{(budget, family): chosen shape's config}: the best searched candidate of each family (a single candidate
+    needs no search); families whose shape search is not finished are left out."""
     chosen = {}
     for key, runs in plan.items():
-        if len(runs) == 1:
-            chosen[key] = (runs[0][0], None)
-            continue
-        scored = []
-        for config, out in runs:
-            path = out / "results.json"
-            if not path.exists():
-                break
-            best = json.loads(path.read_text())["best"]
-            params = model_sizes(build_model(config))["total"]
-            scored.append((-(best["val_accuracy"] if best else 0.0), params, config))
-        else:
-            score, _, config = min(scored, key=lambda s: s[:2])
-            chosen[key] = (config, -score)
+        best = (runs[0][0], None) if len(runs) == 1 else _best(runs)
+        if best is not None:
+            chosen[key] = best[0]
+    return chosen
+
+
+def recipe_plan(options, shape_choices):
+    """{(budget, family): [(config, run dir)]}: the chosen shape with the "ours" recipe and each variant."""
+    return {(budget, family): [(c, options.root / "search" / run_name(c, budget))
+                               for c in [config] + [dataclasses.replace(config, **v) for v in RECIPE_VARIANTS]]
+            for (budget, family), config in shape_choices.items()}
+
+
+def choices(options, plan):
+    """{(budget, family): (chosen config, its search score)}: each family's shape and recipe; families whose
+    search is not finished are left out."""
+    chosen = {}
+    for key, runs in recipe_plan(options, shapes(options, plan)).items():
+        best = _best(runs)
+        if best is not None:
+            chosen[key] = best
     return chosen
 
 
@@ -161,6 +194,7 @@ def summary(options, chosen):
                      "cores": config.cores if family not in ("dense", "lowrank") else None,
                      "rank": None if family == "dense" else config.rank,
                      "params": model_sizes(build_model(config))["total"],
+                     "lr": config.lr, "schedule": config.schedule,
                      "search_val": None if score is None else 100 * score, "seeds": len(runs),
                      "val_acc": np.mean([100 * r["best"]["val_accuracy"] for r in runs.values()]) if runs else None,
                      "test_acc": 100 - np.mean(errors) if errors else None,
@@ -199,8 +233,9 @@ def readme(options, rows):
               f"{machine['blas']['threads']} thread(s), numpy {machine['numpy']}, Python {machine['python']}", "",
               "## Results", "", markdown_table(rows, COLUMNS), "",
               "Test error: mean over the seeds of the final runs, each the one test evaluation of its best-validation "
-              "epoch; ± is half the range over seeds.  search val: the best validation accuracy of the chosen "
-              "candidate in the search stage (empty when the family had one candidate).", "",
+              "epoch; ± is half the range over seeds.  lr, schedule: the recipe the recipe stage chose.  search val: "
+              "the best validation accuracy of the chosen shape and recipe in the search (a subset of the data, "
+              "fewer epochs: see the protocol).", "",
               "![test error vs parameters](pareto.png)", "", "Commands of the final runs:", ""]
     lines += [f"- `{c}`" for row in rows for c in row["commands"]]
     (options.root / "README.md").write_text("\n".join(lines) + "\n")
@@ -218,7 +253,7 @@ def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=ROOT, help=f"results directory (default {ROOT})")
-    parser.add_argument("--stage", choices=("search", "final", "all"), default="all", help="what to train")
+    parser.add_argument("--stage", choices=("search", "recipe", "final", "all"), default="all", help="what to train")
     parser.add_argument("--report-only", action="store_true", help="write the table, figure and README only")
     parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS), help="parameter budgets")
     parser.add_argument("--families", nargs="+", choices=FAMILIES + ("joint_gate_core",), default=list(FAMILIES))
@@ -244,10 +279,12 @@ def main(argv=None):
                  "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         log_path.write_text(json.dumps(log + [entry], indent=1))
         blas, quiet = (1, True) if options.jobs > 1 else (None, False)
-        stages = ("search", "final") if options.stage == "all" else (options.stage,)
+        stages = ("search", "recipe", "final") if options.stage == "all" else (options.stage,)
         for stage in stages:
             if stage == "search":
                 runs = [run for runs in plan.values() if len(runs) > 1 for run in runs]
+            elif stage == "recipe":
+                runs = [run for runs in recipe_plan(options, shapes(options, plan)).values() for run in runs]
             else:
                 runs = final_plan(options, choices(options, plan))
             print(f"{stage}: {len(runs)} runs", flush=True)

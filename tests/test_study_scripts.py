@@ -62,7 +62,11 @@ def test_budget_dry_run(tmp_path, capsys):
             "100", "--epochs", "1", "--train-subset", "128"]
     assert budget.main(argv) == 0
     out = capsys.readouterr().out
-    assert "search: 2 runs" in out and "final: 4 runs" in out  # lowrank has 2 candidates at 1.5k, dense 1
+    # lowrank has 2 candidates at 1.5k, dense 1; the recipe stage trains each chosen shape with 3 recipes (the
+    # chosen lowrank shape's "ours" recipe run is the search's own, so it is not trained again)
+    assert "search: 2 runs" in out and "recipe: 6 runs" in out and "final: 4 runs" in out
+    recipe_runs = sorted(p.name for p in (tmp_path / "search").iterdir())
+    assert len(recipe_runs) == 2 + 2 + 3 and sum("_lr0.01_cosine_s0" in name for name in recipe_runs) == 2
     with open(tmp_path / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["family"], r["seeds"]) for r in rows] == [("dense", "2"), ("lowrank", "2")]
