@@ -20,7 +20,8 @@ from ..errors import DataError
 from ..rnn import upgrade_params
 from .runfolder import LOCK_FILE, RESULTS_FILE, checkpoint_dir, read_json
 
-__all__ = ["load_run", "run_kind", "EER_TOLERANCE", "evaluate_run", "run_row", "run_history", "plot_history"]
+__all__ = ["load_run", "recorded_blas_threads", "run_kind", "EER_TOLERANCE", "evaluate_run", "run_row", "run_history",
+           "plot_history"]
 
 
 def _stored(path):
@@ -36,6 +37,14 @@ def _stored(path):
             meta = load_checkpoint(checkpoint_dir(path) / name)[2]
             return results, meta["settings"]["config"]
     raise FileNotFoundError(f"{path} holds no run: neither {RESULTS_FILE} nor checkpoints/last were found")
+
+
+def recorded_blas_threads(path):
+    """The BLAS thread count the run in ``path`` trained with (its results' machine record), else 1.  Evaluating
+    with the same count reproduces its float32 sums bit for bit: OpenBLAS splits a product differently across
+    threads, which moves a mean loss in its 8th digit."""
+    results, _ = _stored(path)
+    return ((results or {}).get("machine") or {}).get("blas", {}).get("threads") or 1
 
 
 def run_kind(results, config):

@@ -61,12 +61,17 @@ def add_evaluate_arguments(parser):
                         help="speaker runs: the LibriSpeech sample (default $TTRNN_DATA/librispeech-sample)")
     parser.add_argument("--cache-dir", default=None,
                         help="speaker runs: feature cache (default $TTRNN_CACHE or ~/.cache/ttrnn_np)")
+    parser.add_argument("--blas-threads", type=int, default=None, metavar="N",
+                        help="OpenBLAS threads (default: as many as the run trained with, which reproduces its "
+                             "numbers bit for bit)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
 def run_evaluate(args):
     """Evaluate a saved run; 0 when the recorded test numbers are reproduced (or none are recorded), 3 if not."""
-    from .runs import evaluate_run
+    from .runs import evaluate_run, recorded_blas_threads
+    from .runtime import set_blas_threads
+    set_blas_threads(args.blas_threads or recorded_blas_threads(args.run))
     out = evaluate_run(args.run, split=args.split, data_dir=args.data_dir, predictions=bool(args.predictions),
                        an4_dir=args.an4_dir, librispeech_dir=args.librispeech_dir, cache_dir=args.cache_dir)
     if out["kind"] == "speaker":
@@ -75,7 +80,8 @@ def run_evaluate(args):
         _print_mnist(args, out)
     if out["reproduced"] is False:
         print(f"ttrnn evaluate: error: {args.run}: the {args.split} numbers differ from the recorded ones; the "
-              "checkpoint or the data changed since the run", file=sys.stderr)
+              "checkpoint, the data or the BLAS (its kernel or thread count, --blas-threads) changed since the run",
+              file=sys.stderr)
         return 3
     return 0
 

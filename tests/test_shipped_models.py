@@ -1,0 +1,45 @@
+"""The trained models shipped in results/ (``results/**/models/<run>/``): each loads with ``load_run`` into the
+model its results describe, and ``ttrnn evaluate`` reproduces its recorded test numbers exactly (real data)."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ttrnn_np.cli import main as ttrnn_main
+from ttrnn_np.experiments.runs import load_run, recorded_blas_threads, run_kind
+from ttrnn_np.pytree import num_params
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(p.parent for p in ROOT.glob("results/**/models/*/results.json"))
+MNIST = [p for p in SHIPPED if json.loads((p / "results.json").read_text())["config"].get("view") is not None]
+
+
+def test_models_are_shipped_with_their_best_checkpoint():
+    assert len(SHIPPED) >= 11, [str(p) for p in SHIPPED]  # the speaker grid's 10 and row-MNIST's dense one at least
+    for run in SHIPPED:
+        best = run / "checkpoints" / "best.npz"
+        assert best.is_file() and best.stat().st_size < 1.5e6, f"{run}: no best checkpoint under 1.5 MB"
+        assert not (run / "checkpoints" / "last.npz").exists()  # only what predicting needs
+
+
+@pytest.mark.parametrize("run", SHIPPED, ids=lambda p: p.name)
+def test_a_shipped_model_loads_into_the_model_its_results_describe(run):
+    results = json.loads((run / "results.json").read_text())
+    config, model, params = load_run(run)
+    assert config.name == results["name"]
+    if run_kind(results, results["config"]) == "speaker":
+        assert num_params(params["encoder"]) == results["params"]
+    else:
+        assert num_params(params) == results["sizes"]["total"]
+    assert "/work/" not in (run / "results.json").read_text()  # no machine paths in what ships
+
+
+@pytest.mark.skipif(not os.environ.get("TTRNN_DATA"), reason="TTRNN_DATA is not set (the real MNIST test set)")
+@pytest.mark.parametrize("run", MNIST, ids=lambda p: p.name)
+def test_evaluating_a_shipped_mnist_model_reproduces_its_test_numbers_exactly(run, capsys):
+    assert recorded_blas_threads(run) == 1
+    assert ttrnn_main(["evaluate", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    recorded = json.loads((run / "results.json").read_text())["test"]
+    assert out["reproduced"] is True and out["accuracy"] == recorded["accuracy"] and out["loss"] == recorded["loss"]
