@@ -50,8 +50,8 @@ COLUMNS = [("budget", "budget", ",d"), ("family", "family", None), ("hidden_size
            ("search_val", "search val %", ".2f"),
            ("seeds", "seeds", "d"), ("val_acc", "val acc %", ".2f"), ("test_acc", "test acc %", ".2f"),
            ("test_error", "test error %", ".2f"), ("test_error_spread", "± (max−min)/2", ".2f")]
-CSV_KEYS = ["budget", "family", "hidden_size", "cores", "rank", "params", "lr", "schedule", "search_val", "seeds", "val_acc",
-            "test_acc", "test_error", "test_error_spread", "test_errors", "runs"]
+CSV_KEYS = ["budget", "family", "hidden_size", "cores", "rank", "params", "lr", "schedule", "search_val", "seeds",
+            "val_acc", "test_acc", "test_error", "test_error_spread", "test_errors", "runs"]
 
 
 # Stage 2's recipes, tried on each family's chosen shape besides the "ours" recipe (lr 2e-3, step decay)

@@ -268,7 +268,8 @@ def headline_groups(rows):
 def seeds_section(rows):
     """Per-seed AN4 EERs of the headline models, with the mean ± half range across seeds."""
     lines = ["## Seeds (full training data)", "",
-             "| model | params | seeds | AN4 EER per seed [95 % interval] | mean ± half range | pairwise mean ± half range |",
+             "| model | params | seeds | AN4 EER per seed [95 % interval] | mean ± half range "
+             "| pairwise mean ± half range |",
              "|---|---|---|---|---|---|"]
     for name, rs in headline_groups(rows).items():
         rs = sorted(rs, key=lambda r: r["seed"])
@@ -303,7 +304,8 @@ def paper_section(args):
             "Not comparable one-to-one: the paper trains on LibriSpeech train-clean-100 (251 speakers, ≈ 100 h) with "
             "H = 768, batch 16 × 32 × 160 frames for 20,000 steps and tests on 40 LibriSpeech test-clean speakers, "
             "without intervals (docs/method.md §8).  Here: AN4 + a one-utterance-per-speaker LibriSpeech sample, "
-            f"H = {args.hidden_size}, {args.eval_speakers} held-out AN4 speakers.  What carries over is the comparison inside each study.", "",
+            f"H = {args.hidden_size}, {args.eval_speakers} held-out AN4 speakers.  What carries over is the "
+            "comparison inside each study.", "",
             "Paper, test EER % (parameters):", "",
             "| cores | R = 1 | R = 2 | R = 3 | R = 4 |", "|---|---|---|---|---|", *grid_rows,
             f"| dense | {PAPER_DENSE[0]} ({PAPER_DENSE[1]:,}) | | | |", "",
@@ -350,7 +352,8 @@ def paired_differences(args):
         result = {}
         for protocol, trials in (("enrolment", lambda E: enrolment_trials(E, n_enrol)), ("pairwise", pairwise_trials)):
             (s_tt, pairs), (s_dense, pairs_dense) = trials(embeddings[0]), trials(embeddings[1])
-            assert (pairs == pairs_dense).all()  # the same trials, in the same order
+            if not (pairs == pairs_dense).all():
+                raise RuntimeError(f"{names}: the two encoders' trials differ; they must score the same utterances")
             result[protocol] = bootstrap_eer_difference(s_tt, s_dense, pairs, sv.N_BOOT, seed=sv.BOOT_SEED)
         out["seeds"][str(seed)] = result
         print(f"seed {seed}: EER(TT) − EER(dense) = {100 * result['enrolment']['difference']:+.1f} "
