@@ -172,14 +172,17 @@ def choices(options, plan):
 
 
 def final_plan(options, chosen):
-    """[(config, run dir)] of the full-data runs of the chosen configurations, with their seeds."""
+    """[(config, run dir)] of the full-data runs of the chosen configurations, with their seeds, the slowest first
+    (by the epoch time its search run measured), so that two workers finish close together."""
     runs = []
     for (budget, family), (config, _) in chosen.items():
+        search = json.loads((options.root / "search" / run_name(config, budget) / "results.json").read_text())
         for seed in ((0, 1) if budget in options.two_seeds else (0,)):
             final = dataclasses.replace(config, epochs=options.epochs, train_subset=options.train_subset,
                                         val_subset=None, seed=seed)
-            runs.append((final, options.root / "final" / run_name(final, budget)))
-    return runs
+            runs.append((-search["seconds_per_epoch"]["train"], len(runs), final,
+                         options.root / "final" / run_name(final, budget)))
+    return [(final, out) for *_, final, out in sorted(runs)]
 
 
 def summary(options, chosen):
@@ -210,7 +213,8 @@ def pareto(rows, path):
     import matplotlib
     matplotlib.use("Agg")
     done = [row for row in rows if row["test_error"] is not None]
-    groups = {family: [(row["params"], row["test_error"], f"{row['budget'] / 1000:g}k") for row in done
+    groups = {family: [(row["params"], row["test_error"], f"{row['budget'] / 1000:g}k", row["test_error_spread"])
+                       for row in done
                        if row["family"] == family] for family in dict.fromkeys(row["family"] for row in done)}
     front = pareto_front([(row["params"], row["test_error"]) for row in done])
     fig, ax = plot_error_vs_params(groups, background={"Pareto front": front} if front else None,
@@ -218,6 +222,22 @@ def pareto(rows, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return path
+
+
+def _missing(options, rows):
+    """["<budget> <family>: <what is missing>"] for every (budget, family) of the full study without all its final
+    runs (``BUDGETS`` × ``options.families``, seeds per ``--two-seeds``)."""
+    done = {(row["budget"], row["family"]): row["seeds"] for row in rows}
+    missing = []
+    for budget in BUDGETS:
+        for family in options.families:
+            seeds = 2 if budget in options.two_seeds else 1
+            have = done.get((budget, family))
+            if have is None:
+                missing.append(f"{budget:,} {family}: search or recipe stage")
+            elif have < seeds:
+                missing.append(f"{budget:,} {family}: {seeds - have} of {seeds} final run(s)")
+    return missing
 
 
 def readme(options, rows):
@@ -236,7 +256,12 @@ def readme(options, rows):
               "epoch; ± is half the range over seeds.  lr, schedule: the recipe the recipe stage chose.  search val: "
               "the best validation accuracy of the chosen shape and recipe in the search (a subset of the data, "
               "fewer epochs: see the protocol).", "",
-              "![test error vs parameters](pareto.png)", "", "Commands of the final runs:", ""]
+              "![test error vs parameters](pareto.png)", ""]
+    missing = _missing(options, rows)
+    if missing:
+        lines += ["Not run to the end yet (the study is resumable: `python scripts/mnist_budget.py --jobs 2`): "
+                  + "; ".join(missing) + ".", ""]
+    lines += ["Commands of the final runs:", ""]
     lines += [f"- `{c}`" for row in rows for c in row["commands"]]
     (options.root / "README.md").write_text("\n".join(lines) + "\n")
 

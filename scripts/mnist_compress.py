@@ -6,8 +6,10 @@ trained here into ``ROOT/source`` with the "ours" recipe):
 * compressed (``ROOT/compress/d<d>_R<R>``): ``ttrnn compress SOURCE --cores d --rank R --finetune-epochs K``:
   TT-SVD of W_x and W_h with the joint modes, validation/test right after, then K epochs of fine-tuning with the
   source's recipe (lr ``--finetune-lr``, default the source's), the best validation epoch tested once;
-* from scratch (``ROOT/scratch/<run>``): ``ttrnn mnist --layout joint --cores d --rank R --head dense`` with the
-  source's recipe and epochs: the same architecture, so the same parameter count as the compressed model;
+* from scratch (``ROOT/scratch/<run>_e<epochs>``): ``ttrnn mnist --layout joint --cores d --rank R --head dense``
+  with the source's recipe for ``--scratch-epochs`` epochs (default: the source's): the same architecture, so the
+  same parameter count as the compressed model.  ``--scratch-epochs K`` with K the fine-tuning epochs compares
+  the two at the same training compute after the dense model exists;
 * spectra (``ROOT/spectra.json``, ``ROOT/spectra.png``): the singular values of every unfolding of the trained
   W_x and W_h with the joint modes of each d (``compress.unfolding_spectra``, the bonds TT-SVD cuts), against a
   Gaussian matrix of the same shape and Frobenius norm (seeded): a spectrum that decays faster than the random
@@ -49,8 +51,10 @@ from mnist_budget import command as mnist_command  # this folder: scripts are ru
 ROOT = Path("results/mnist_compress")
 COLUMNS = [("cores", "d", "d"), ("rank", "R", "d"), ("params", "params", ",d"),
            ("error_W_x", "‖ΔW_x‖/‖W_x‖", ".3f"), ("error_W_h", "‖ΔW_h‖/‖W_h‖", ".3f"),
-           ("compressed_test", "compressed test %", ".2f"), ("finetuned_test", "fine-tuned test %", ".2f"),
-           ("scratch_params", "scratch params", ",d"), ("scratch_test", "scratch test %", ".2f")]
+           ("compressed_test", "compressed test %", ".2f"), ("finetune_epochs", "fine-tune epochs", "d"),
+           ("finetuned_test", "fine-tuned test %", ".2f"),
+           ("scratch_params", "scratch params", ",d"), ("scratch_epochs", "scratch epochs", "d"),
+           ("scratch_test", "scratch test %", ".2f")]
 
 
 def work(job):
@@ -92,8 +96,14 @@ def source_config(options):
                        hidden_size=options.hidden_size, data=options.data, train_subset=options.train_subset)
 
 
-def scratch_config(source, d, R):
-    return dataclasses.replace(source, layout="joint", cores=d, rank=R, head="dense")
+def scratch_config(source, d, R, epochs):
+    return dataclasses.replace(source, layout="joint", cores=d, rank=R, head="dense", epochs=epochs)
+
+
+def scratch_dir(options, source, d, R):
+    """ROOT/scratch/<run name>_e<epochs>: the from-scratch run of (d, R)."""
+    config = scratch_config(source, d, R, options.scratch_epochs or source.epochs)
+    return options.root / "scratch" / f"{config.name}_e{config.epochs}"
 
 
 def spectra(source_dir, cores, rng):
@@ -158,12 +168,13 @@ def rows(options, source):
                 errors = {m["matrix"]: m["rel_error"] for m in r["compression"]["matrices"]}
                 row.update(params=r["params"], error_W_x=errors["W_x"], error_W_h=errors["W_h"],
                            compressed_test=100 * r["compressed"]["test"]["accuracy"],
+                           finetune_epochs=None if r["finetuned"] is None else r["finetuned"]["epochs"],
                            finetuned_test=None if r["finetuned"] is None else 100 * r["finetuned"]["test"]["accuracy"],
                            compress_command=r["command"])
-            scratch = options.root / "scratch" / scratch_config(source, d, R).name / "results.json"
+            scratch = scratch_dir(options, source, d, R) / "results.json"
             if scratch.exists():
                 r = json.loads(scratch.read_text())
-                row.update(scratch_params=r["sizes"]["total"],
+                row.update(scratch_params=r["sizes"]["total"], scratch_epochs=r["config"]["epochs"],
                            scratch_test=None if r["test"] is None else 100 * r["test"]["accuracy"])
             out.append(row)
     return out
@@ -230,7 +241,9 @@ def parse(argv):
     parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--finetune-lr", type=float, default=None, help="default: the source run's lr")
     parser.add_argument("--hidden-size", type=int, default=256, help="H of the source trained here (default 256)")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs of the source and the scratch runs")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of the source trained here (default 20)")
+    parser.add_argument("--scratch-epochs", type=int, default=None, help="epochs of the from-scratch runs "
+                                                                         "(default: the source's)")
     parser.add_argument("--train-subset", type=int, default=None, help="training images (default all 50,000)")
     parser.add_argument("--data", choices=("full", "mini"), default="full")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (worker processes, one BLAS thread)")
@@ -254,8 +267,8 @@ def main(argv=None):
             print("source:", work(("train", dataclasses.asdict(source), str(source_dir), blas))[1], flush=True)
         jobs = [("compress", str(source_dir), d, R, options.finetune_epochs, options.finetune_lr,
                  str(options.root / "compress" / f"d{d}_R{R}"), blas) for d in options.cores for R in options.ranks]
-        jobs += [("train", dataclasses.asdict(scratch_config(source, d, R)),
-                  str(options.root / "scratch" / scratch_config(source, d, R).name), blas)
+        jobs += [("train", dataclasses.asdict(scratch_config(source, d, R, options.scratch_epochs or source.epochs)),
+                  str(scratch_dir(options, source, d, R)), blas)
                  for d in options.cores for R in options.ranks]
         for out, status in run_all(jobs, options.jobs):
             print(f"  {out}: {status}", flush=True)

@@ -396,6 +396,20 @@ def test_plot_helper_takes_an_axis():
     plt.close(fig)
 
 
+def test_plot_helper_draws_a_spread_as_an_error_bar_and_no_empty_legend():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = report.plot_error_vs_params({"joint": [(4000, 2.0, "4k", 0.25), (1500, 5.0, "1.5k", None)]})
+    (bars,) = ax.containers  # one error bar: the point with a spread
+    segment = bars.lines[2][0].get_segments()[0]  # the vertical bar from y - spread to y + spread at x = 4000
+    assert segment[:, 0].tolist() == [4000, 4000] and segment[:, 1].tolist() == [1.75, 2.25]
+    plt.close(fig)
+    fig, ax = report.plot_error_vs_params({"joint": [(4000, None, "4k")]})  # nothing to draw: no legend
+    assert ax.get_legend() is None
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------ experiment rules and run-folder safety
 
 def main(*argv):

@@ -1,5 +1,6 @@
-"""The trained models shipped in results/ (``results/**/models/<run>/``): each loads with ``load_run`` into the
-model its results describe, and ``ttrnn evaluate`` reproduces its recorded test numbers exactly (real data)."""
+"""The trained models shipped in results/ (``results/**/models/<run>/`` and the equal-budget study's final runs,
+``results/mnist_budget/final/<run>/``): each loads with ``load_run`` into the model its results describe, and
+``ttrnn evaluate`` reproduces its recorded test numbers exactly (real data)."""
 import json
 import os
 from pathlib import Path
@@ -11,7 +12,8 @@ from ttrnn_np.experiments.runs import load_run, recorded_blas_threads, run_kind
 from ttrnn_np.pytree import num_params
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted(p.parent for p in ROOT.glob("results/**/models/*/results.json"))
+MODELS = sorted(p.parent for p in ROOT.glob("results/**/models/*/results.json"))
+SHIPPED = MODELS + sorted(p.parent for p in ROOT.glob("results/mnist_budget/final/*/results.json"))
 MNIST = [p for p in SHIPPED if json.loads((p / "results.json").read_text())["config"].get("view") is not None]
 
 
@@ -20,6 +22,7 @@ def test_models_are_shipped_with_their_best_checkpoint():
     for run in SHIPPED:
         best = run / "checkpoints" / "best.npz"
         assert best.is_file() and best.stat().st_size < 1.5e6, f"{run}: no best checkpoint under 1.5 MB"
+    for run in MODELS:  # a final run of the budget study may keep its (git-ignored) last checkpoint
         assert not (run / "checkpoints" / "last.npz").exists()  # only what predicting needs
 
 

@@ -1,6 +1,7 @@
 """scripts/mnist_budget.py and scripts/mnist_compress.py: their plans, and a dry run of each on the mini subset."""
 import argparse
 import csv
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -71,19 +72,29 @@ def test_budget_dry_run(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [(r["family"], r["seeds"]) for r in rows] == [("dense", "2"), ("lowrank", "2")]
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
-    assert "ttrnn mnist --layout dense --hidden-size 9" in (tmp_path / "README.md").read_text()
+    text = (tmp_path / "README.md").read_text()
+    assert "ttrnn mnist --layout dense --hidden-size 9" in text
+    # the budgets and families this dry run left out are listed as still to run; 1.5k dense and lowrank are not
+    assert "4,000 dense: search or recipe stage" in text and "1,500 lowrank" not in text
     assert budget.main(argv) == 0 and "complete" in capsys.readouterr().out  # resumed: nothing retrained
+    options = budget.parse(argv)
+    finals = budget.final_plan(options, budget.choices(options, budget.search_plan(options)))
+    seconds = [json.loads((options.root / "search" / budget.run_name(dataclasses.replace(c, seed=0), 1500)
+                           / "results.json").read_text())["seconds_per_epoch"]["train"] for c, _ in finals]
+    assert len(finals) == 4 and seconds == sorted(seconds, reverse=True)  # the slowest runs start first
 
 
 def test_compress_dry_run(tmp_path, capsys):
     study = load_script("mnist_compress")
     argv = ["--root", str(tmp_path), "--data", "mini", "--hidden-size", "8", "--epochs", "1", "--train-subset",
-            "128", "--cores", "2", "--ranks", "2", "--finetune-epochs", "1"]
+            "128", "--cores", "2", "--ranks", "2", "--finetune-epochs", "1", "--scratch-epochs", "2"]
     assert study.main(argv) == 0
     with open(tmp_path / "summary.csv") as f:
         (row,) = list(csv.DictReader(f))
     assert row["cores"] == "2" and row["rank"] == "2" and row["params"] == row["scratch_params"]
     assert 0 < float(row["error_W_x"]) < 1 and row["finetuned_test"] and row["scratch_test"]
+    assert row["finetune_epochs"] == "1" and row["scratch_epochs"] == "2"
+    assert (tmp_path / "scratch" / "lstm_joint_d2_R2_row_e2" / "results.json").exists()
     spectra = json.loads((tmp_path / "spectra.json").read_text())
     assert len(spectra["2"]["W_h"]["trained"]) == 1 and len(spectra["2"]["W_h"]["random"][0]) == 8  # (2·4) × (4·8): a(8) = (2, 4), a(32) = (4, 8)
     for name in ("compress.png", "spectra.png"):

@@ -159,8 +159,8 @@ if study is not None:
                                ("test_error_spread", "± half range", ".2f")]))
     done = [row for row in study if row["test_error"] is not None]
     families = dict.fromkeys(row["family"] for row in done)
-    groups = {family: [(row["params"], row["test_error"], f"{row['budget'] / 1000:g}k") for row in done
-                       if row["family"] == family] for family in families}
+    groups = {family: [(row["params"], row["test_error"], f"{row['budget'] / 1000:g}k", row["test_error_spread"])
+                       for row in done if row["family"] == family] for family in families}  # bars: seed spread
     front = pareto_front([(row["params"], row["test_error"], row["family"], row["budget"]) for row in done])
     fig, ax = plt.subplots(figsize=(8, 5))
     plot_error_vs_params(groups, background={"Pareto front": [p[:2] for p in front]} if front else None, ax=ax,
@@ -396,11 +396,14 @@ for row in (row for row in energy if row["what"] == "trained W"):
 # %% [markdown]
 # ## 7. The stored compression study
 #
-# `scripts/mnist_compress.py` trains a dense LSTM ($H = 256$, 20 epochs, all 50,000 training images) and, for
-# $d \in \{2, 3, 4\}$ and $R \in \{1, 2, 4, 8, 16\}$, compresses it (`ttrnn compress`), fine-tunes it for 3
-# epochs, and trains the same joint model from scratch with the source's recipe for comparison. It writes
-# `results/mnist_compress/summary.csv`, `README.md`, `compress.png` and the spectra of section 6 at that scale
-# (`spectra.json`). The cell below reads the CSV (test accuracies, each the one test evaluation of its model).
+# `scripts/mnist_compress.py` takes a dense LSTM trained on all 50,000 training images (the shipped
+# $H = 256$ model of `results/mnist_full/models/`, or one it trains) and, for each $d$ and $R$ asked, compresses it
+# (`ttrnn compress`), fine-tunes it for a few epochs with the source's recipe, and trains the same joint model
+# from scratch with that recipe for comparison (for as many epochs as the fine-tuning when run with
+# `--scratch-epochs`: the same training compute once the dense model exists). It writes
+# `results/mnist_compress/summary.csv`, `README.md` (with the command), `compress.png` and the spectra of section 6
+# at that scale (`spectra.json`). The cell below reads the CSV (test accuracies, each the one test evaluation of
+# its model) and the source's recorded test accuracy.
 
 # %%
 stored = read_study("mnist_compress", "python scripts/mnist_compress.py --jobs 2",
@@ -409,7 +412,8 @@ stored = read_study("mnist_compress", "python scripts/mnist_compress.py --jobs 2
 if stored is not None:
     print(format_table(stored, [("cores", "d", "d"), ("rank", "R", "d"), ("params", "parameters", ",d"),
                                 ("error_W_x", "‖ΔW_x‖/‖W_x‖", ".3f"), ("error_W_h", "‖ΔW_h‖/‖W_h‖", ".3f"),
-                                ("compressed_test", "compressed %", ".2f"), ("finetuned_test", "fine-tuned %", ".2f"),
+                                ("compressed_test", "compressed %", ".2f"), ("finetune_epochs", "epochs", "d"),
+                                ("finetuned_test", "fine-tuned %", ".2f"), ("scratch_epochs", "epochs", "d"),
                                 ("scratch_test", "from scratch %", ".2f")]))
     stored_ranks = sorted({row["rank"] for row in stored})
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -419,9 +423,11 @@ if stored is not None:
             points = [(row["rank"], row[key]) for row in stored if row["cores"] == d and row[key] is not None]
             if points:
                 ax.plot(*zip(*points), style, color=f"C{k}", label=f"d = {d}, {label}")
-    source = RESULTS / "mnist_compress" / "source" / "results.json"
-    if source.is_file():
-        source_test = 100 * json.loads(source.read_text())["test"]["accuracy"]
+    compressions = sorted((RESULTS / "mnist_compress" / "compress").glob("*/results.json"))
+    if compressions:  # every compression records its source run and the source's one test evaluation
+        source = json.loads(compressions[0].read_text())["source"]
+        source_test = 100 * source["test"]["accuracy"]
+        print(f"\nsource: {source['run']}, {source['params']:,} parameters, test {source_test:.2f} %")
         ax.axhline(source_test, color="black", linewidth=1, label=f"dense source, {source_test:.2f} %")
     ax.set_xscale("log", base=2)
     ax.set_xticks(stored_ranks, [str(R) for R in stored_ranks])

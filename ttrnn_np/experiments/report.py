@@ -111,8 +111,9 @@ def pareto_front(points):
 def plot_error_vs_params(groups, references=(), background=None, ax=None, title=None):
     """Test error (%) against total parameters (log x), one line per group; returns ``(fig, ax)``.
 
-    groups      {label: [(params, error %, point label), ...]}; points are sorted by params and joined,
-                each annotated with its point label (e.g. "R=4").  A label starting with "_" is not in the legend.
+    groups      {label: [(params, error %, point label[, spread]), ...]}; points are sorted by params and joined,
+                each annotated with its point label (e.g. "R=4"); a spread (e.g. half the range over seeds) is
+                drawn as an error bar of ± spread.  A label starting with "_" is not in the legend.
     references  [(label, params or None, error %)]: a dashed horizontal line at the error, and a marker at
                 (params, error) when params is given (e.g. the dense LSTM).
     background  {label: [(params, error %), ...]}: context drawn thin, grey and dotted, without point labels
@@ -135,9 +136,11 @@ def plot_error_vs_params(groups, references=(), background=None, ax=None, title=
             continue
         x, y = [p[0] for p in points], [p[1] for p in points]
         (line,) = ax.plot(x, y, marker=markers[k % len(markers)], label=label)
-        for px, py, text in points:
+        for px, py, text, *spread in points:
             ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7,
                         color=line.get_color())
+            if spread and spread[0] is not None:
+                ax.errorbar([px], [py], yerr=[spread[0]], color=line.get_color(), capsize=3, linestyle="none")
     for label, params, error in references:
         (line,) = ax.plot([], [])
         ax.axhline(error, linestyle="--", linewidth=1, color=line.get_color(), label=label)
@@ -149,7 +152,8 @@ def plot_error_vs_params(groups, references=(), background=None, ax=None, title=
     ax.grid(True, which="both", alpha=0.3)
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     return fig, ax
 
 
