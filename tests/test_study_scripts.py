@@ -76,7 +76,9 @@ def test_budget_dry_run(tmp_path, capsys):
     assert "ttrnn mnist --layout dense --hidden-size 9" in text
     # the budgets and families this dry run left out are listed as still to run; 1.5k dense and lowrank are not
     assert "4,000 dense: search or recipe stage" in text and "1,500 lowrank" not in text
+    logs = {p: p.read_text() for p in tmp_path.glob("*/*/log.txt")}
     assert budget.main(argv) == 0 and "complete" in capsys.readouterr().out  # resumed: nothing retrained
+    assert {p: p.read_text() for p in tmp_path.glob("*/*/log.txt")} == logs  # nor logged again
     options = budget.parse(argv)
     finals = budget.final_plan(options, budget.choices(options, budget.search_plan(options)))
     seconds = [json.loads((options.root / "search" / budget.run_name(dataclasses.replace(c, seed=0), 1500)
