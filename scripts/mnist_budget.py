@@ -239,11 +239,29 @@ def _missing(options, rows):
             if have is None:
                 missing.append(f"{budget:,} {family}: search or recipe stage")
             elif have < seeds:
-                missing.append(f"{budget:,} {family}: {seeds - have} of {seeds} final run(s)")
+                missing.append(f"{budget:,} {family}: {have} of {seeds} final run(s) finished")
     return missing
 
 
-def readme(options, rows):
+def kronecker_lines(plan):
+    """Markdown lines: the joint family's R = 1 candidates (a Kronecker product per matrix) against the family's
+    best searched shape, by search score ("ours" recipe), per budget whose joint search has finished."""
+    lines = []
+    for (budget, family), runs in sorted(plan.items()):
+        scored = [(config, json.loads((out / "results.json").read_text())["best"]) for config, out in runs
+                  if family == "joint" and (out / "results.json").exists()]
+        if family != "joint" or len(scored) < len(runs):
+            continue
+        best_config, best = max(scored, key=lambda s: s[1]["val_accuracy"] if s[1] else 0.0)
+        ones = [f"H = {c.hidden_size}, d = {c.cores}: {100 * b['val_accuracy']:.2f} %" for c, b in scored
+                if c.rank == 1 and b]
+        lines.append(f"- {budget:,}: " + ("; ".join(ones) if ones else "no R = 1 candidate")
+                     + f" — best joint shape H = {best_config.hidden_size}, d = {best_config.cores}, "
+                       f"R = {best_config.rank}: {100 * best['val_accuracy']:.2f} %")
+    return lines
+
+
+def readme(options, rows, plan):
     """ROOT/README.md: the protocol, the invocations, the machine, the table, the commands."""
     log = json.loads((options.root / "budget.json").read_text()) if (options.root / "budget.json").exists() else []
     finals = load_results(options.root / "final") if (options.root / "final").is_dir() else {}
@@ -260,6 +278,11 @@ def readme(options, rows):
               "the best validation accuracy of the chosen shape and recipe in the search (a subset of the data, "
               "fewer epochs: see the protocol).", "",
               "![test error vs parameters](pareto.png)", ""]
+    kronecker = kronecker_lines(plan)
+    if kronecker:
+        lines += ["The Kronecker family is the joint family at R = 1 (each matrix a Kronecker product of d small "
+                  "factors), so it is searched with it; its candidates' search scores (validation accuracy, "
+                  "\"ours\" recipe):", ""] + kronecker + [""]
     missing = _missing(options, rows)
     if missing:
         lines += ["Not run to the end yet (the study is resumable: `python scripts/mnist_budget.py --jobs 2`): "
@@ -269,11 +292,11 @@ def readme(options, rows):
     (options.root / "README.md").write_text("\n".join(lines) + "\n")
 
 
-def report(options, chosen):
+def report(options, plan, chosen):
     rows = summary(options, chosen)
     write_csv(options.root / "summary.csv", rows, CSV_KEYS)
     pareto(rows, options.root / "pareto.png")
-    readme(options, rows)
+    readme(options, rows, plan)
     return rows
 
 
@@ -321,7 +344,7 @@ def main(argv=None):
                 print(f"  {Path(out).name}: {status}", flush=True)
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         log_path.write_text(json.dumps(log + [entry], indent=1))
-    rows = report(options, choices(options, plan))
+    rows = report(options, plan, choices(options, plan))
     print(f"{len(rows)} (budget, family) rows → {options.root / 'summary.csv'}, {options.root / 'pareto.png'}, "
           f"{options.root / 'README.md'}")
     return 0

@@ -101,3 +101,16 @@ def test_compress_dry_run(tmp_path, capsys):
     assert len(spectra["2"]["W_h"]["trained"]) == 1 and len(spectra["2"]["W_h"]["random"][0]) == 8  # (2·4) × (4·8): a(8) = (2, 4), a(32) = (4, 8)
     for name in ("compress.png", "spectra.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_kronecker_slice_is_reported_from_the_joint_search():
+    """The committed shape search of results/mnist_budget: every joint R = 1 candidate is listed with its score."""
+    budget = load_script("mnist_budget")
+    options = budget.parse(["--root", str(ROOT / "results" / "mnist_budget"), "--budgets", "1500", "4000"])
+    plan = budget.search_plan(options)
+    lines = budget.kronecker_lines(plan)
+    ones = {b: [c for c, _ in plan[b, "joint"] if c.rank == 1] for b in (1500, 4000)}
+    assert len(lines) == 2 and len(ones[1500]) == 1 and len(ones[4000]) == 2
+    for line, b in zip(lines, (1500, 4000)):
+        assert line.startswith(f"- {b:,}: ") and line.count("%;") == len(ones[b]) - 1
+        assert all(f"H = {c.hidden_size}, d = {c.cores}:" in line for c in ones[b])
