@@ -114,3 +114,12 @@ def test_the_kronecker_slice_is_reported_from_the_joint_search():
     for line, b in zip(lines, (1500, 4000)):
         assert line.startswith(f"- {b:,}: ") and line.count("%;") == len(ones[b]) - 1
         assert all(f"H = {c.hidden_size}, d = {c.cores}:" in line for c in ones[b])
+
+
+def test_the_reference_models_pool_the_seeds_of_the_committed_tt_head_runs():
+    budget = load_script("mnist_budget")
+    rows = budget.reference_rows(ROOT / "results" / "mnist_full")
+    assert [(row["params"], row["seeds"]) for row in rows] == [(3898, 2), (9962, 2)]
+    for row in rows:
+        assert "tt head" in row["model"] and len(row["commands"]) == 2 and row["test_error_spread"] >= 0
+        assert 0 < row["test_error"] < 5
