@@ -16,7 +16,9 @@ of ``results/mnist_full`` did best at lr 5e-3–1e-2 with a cosine schedule; the
 recipe (ties: the "ours" recipe).  Stage 3, final (``ROOT/final/<run>``): each choice trained on all 50,000 images
 with its recipe (20 epochs, validation selection over epochs, one test evaluation), seeds 0 and 1 at the budgets of
 ``--two-seeds`` (4k, 10k), seed 0 elsewhere.  Stage 4, report: ``ROOT/summary.csv``, ``ROOT/README.md`` (table,
-commands, machine) and ``ROOT/pareto.png`` (test error against parameters per family, the Pareto front in grey).
+commands, machine) and ``ROOT/pareto.png`` (test error against parameters per family, the Pareto front in grey),
+with the joint TT-LSTMs that have the paper's TT head (``--references``: results/mnist_full, not searched) beside
+the families, and the Kronecker slice of the joint search (R = 1) listed.
 
 Resumable: a finished run (same config) is skipped, an interrupted one continues from its ``last`` checkpoint.
 
@@ -279,10 +281,9 @@ def kronecker_lines(plan):
     best searched shape, by search score ("ours" recipe), per budget whose joint search has finished."""
     lines = []
     for (budget, family), runs in sorted(plan.items()):
-        scored = [(config, json.loads((out / "results.json").read_text())["best"]) for config, out in runs
-                  if family == "joint" and (out / "results.json").exists()]
-        if family != "joint" or len(scored) < len(runs):
+        if family != "joint" or not all((out / "results.json").exists() for _, out in runs):
             continue
+        scored = [(config, json.loads((out / "results.json").read_text())["best"]) for config, out in runs]
         best_config, best = max(scored, key=lambda s: s[1]["val_accuracy"] if s[1] else 0.0)
         ones = [f"H = {c.hidden_size}, d = {c.cores}: {100 * b['val_accuracy']:.2f} %" for c, b in scored
                 if c.rank == 1 and b]
@@ -316,7 +317,7 @@ def readme(options, rows, plan, references):
                   "\"ours\" recipe):", ""] + kronecker + [""]
     if references:
         lines += ["For reference, not part of the search: the joint TT-LSTMs with the paper's TT head (the head in "
-                  "TT form with the cell's d and R, which frees the 2,570 parameters a dense head costs at H = 256), "
+                  "TT form with the cell's d and R, in place of a dense head's K(H + 1) = 2,570 parameters at H = 256), "
                   f"trained with the final runs' protocol in `{options.references}`:", "",
                   markdown_table(references, REFERENCE_COLUMNS), ""]
         lines += [f"- `{c}`" for row in references for c in row["commands"]] + [""]
