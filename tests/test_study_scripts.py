@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ttrnn_np.experiments import mnist, mnist_cli
@@ -101,6 +102,13 @@ def test_compress_dry_run(tmp_path, capsys):
     assert len(spectra["2"]["W_h"]["trained"]) == 1 and len(spectra["2"]["W_h"]["random"][0]) == 8  # (2·4) × (4·8): a(8) = (2, 4), a(32) = (4, 8)
     for name in ("compress.png", "spectra.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    assert "| W_h | matrix (low-rank UV) | 8 |" in (tmp_path / "README.md").read_text()  # H = 8: rank ≤ 8
+
+
+def test_energy_rank_is_the_smallest_rank_that_keeps_the_fraction():
+    study = load_script("mnist_compress")
+    sigma = np.array([4.0, 3.0, 0.0])  # σ² = 16, 9, 0 of 25
+    assert [study.energy_rank(sigma, f) for f in (0.5, 0.64, 0.65, 0.99, 1.0)] == [1, 1, 2, 2, 2]
 
 
 def test_the_kronecker_slice_is_reported_from_the_joint_search():
