@@ -383,8 +383,10 @@ def main(argv=None):
             for out, status in run_all([(dataclasses.asdict(c), str(out), blas, quiet) for c, out in runs],
                                        options.jobs):
                 print(f"  {Path(out).name}: {status}", flush=True)
+        # read again: an invocation running beside this one may have added its own entry since
+        log = [e for e in json.loads(log_path.read_text()) if e != entry]
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        log_path.write_text(json.dumps(log + [entry], indent=1))
+        log_path.write_text(json.dumps(sorted(log + [entry], key=lambda e: e["started"]), indent=1))
     rows = report(options, plan, choices(options, plan))
     print(f"{len(rows)} (budget, family) rows → {options.root / 'summary.csv'}, {options.root / 'pareto.png'}, "
           f"{options.root / 'README.md'}")

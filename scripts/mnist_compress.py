@@ -315,8 +315,10 @@ def main(argv=None):
                  for d in options.cores for R in options.ranks]
         for out, status in run_all(jobs, options.jobs):
             print(f"  {out}: {status}", flush=True)
+        # read again: an invocation running beside this one may have added its own entry since
+        log = [e for e in json.loads(log_path.read_text()) if e != entry]
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        log_path.write_text(json.dumps(log + [entry], indent=1))
+        log_path.write_text(json.dumps(sorted(log + [entry], key=lambda e: e["started"]), indent=1))
     table = report(options, source_dir, source)
     print(f"{len(table)} (d, R) rows → {options.root / 'summary.csv'}, compress.png, spectra.png, README.md")
     return 0
