@@ -196,6 +196,11 @@ def final_plan(options, chosen):
     return [(final, out) for *_, final, out in sorted(runs)]
 
 
+def half_range(errors):
+    """(max − min) / 2 of the seeds' test errors; None for a single seed."""
+    return (max(errors) - min(errors)) / 2 if len(errors) > 1 else None
+
+
 def summary(options, chosen):
     """One row per (budget, family): the chosen config, its search score, the final runs' accuracies."""
     finals = load_results(options.root / "final") if (options.root / "final").is_dir() else {}
@@ -213,7 +218,7 @@ def summary(options, chosen):
                      "val_acc": np.mean([100 * r["best"]["val_accuracy"] for r in runs.values()]) if runs else None,
                      "test_acc": 100 - np.mean(errors) if errors else None,
                      "test_error": np.mean(errors) if errors else None,
-                     "test_error_spread": (max(errors) - min(errors)) / 2 if len(errors) > 1 else None,
+                     "test_error_spread": half_range(errors),
                      "test_errors": " ".join(f"{e:.2f}" for e in errors), "runs": " ".join(sorted(runs)),
                      "commands": [r["command"] for r in runs.values()]})
     return rows
@@ -235,8 +240,7 @@ def reference_rows(folder, pattern=REFERENCE_GLOB):
                      "label": f"d={config.cores} R={config.rank}",
                      "params": runs[0]["sizes"]["total"], "lr": config.lr, "schedule": config.schedule,
                      "seeds": len(runs), "test_error": np.mean(errors),
-                     "test_error_spread": (max(errors) - min(errors)) / 2 if len(errors) > 1 else None,
-                     "commands": [r["command"] for r in runs]})
+                     "test_error_spread": half_range(errors), "commands": [r["command"] for r in runs]})
     return sorted(rows, key=lambda row: row["params"])
 
 

@@ -1,6 +1,7 @@
 """The trained models shipped in results/ (``results/**/models/<run>/`` and the equal-budget study's final runs,
 ``results/mnist_budget/final/<run>/``): each loads with ``load_run`` into the model its results describe, and
-``ttrnn evaluate`` reproduces its recorded test numbers exactly (real data)."""
+``ttrnn evaluate`` reproduces its recorded test numbers exactly on the kind of CPU it was trained on, closely on
+another (real data)."""
 import json
 import os
 from pathlib import Path
