@@ -15,7 +15,10 @@ parameters).  Stage 2, recipe (``ROOT/search/<run>_lr…``): the chosen shape tr
 of ``results/mnist_full`` did best at lr 5e-3–1e-2 with a cosine schedule; the best validation accuracy picks the
 recipe (ties: the "ours" recipe).  Stage 3, final (``ROOT/final/<run>``): each choice trained on all 50,000 images
 with its recipe (20 epochs, validation selection over epochs, one test evaluation), seeds 0 and 1 at the budgets of
-``--two-seeds`` (4k, 10k), seed 0 elsewhere.  Stage 4, report: ``ROOT/summary.csv``, ``ROOT/README.md`` (table,
+``--two-seeds`` (4k, 10k), seed 0 elsewhere.  A final run whose validation accuracy falls more than
+``COLLAPSE_DROP`` below its best so far has collapsed: the recipe failed at full length, so the family's next recipe
+by search score is trained in its place (the collapsed runs stay in ``ROOT/final`` and the report names them).
+Stage 4, report: ``ROOT/summary.csv``, ``ROOT/README.md`` (table,
 commands, machine) and ``ROOT/pareto.png`` (test error against parameters per family, the Pareto front in grey),
 with the joint TT-LSTMs that have the paper's TT head (``--references``: results/mnist_full, not searched) beside
 the families, and the Kronecker slice of the joint search (R = 1) listed.
@@ -61,11 +64,14 @@ REFERENCE_COLUMNS = [("model", "model", None), ("params", "params", ",d"), ("lr"
                      ("schedule", "schedule", None), ("seeds", "seeds", "d"), ("test_error", "test error %", ".2f"),
                      ("test_error_spread", "± (max−min)/2", ".2f")]
 CSV_KEYS = ["budget", "family", "hidden_size", "cores", "rank", "params", "lr", "schedule", "search_val", "seeds",
-            "val_acc", "test_acc", "test_error", "test_error_spread", "test_errors", "runs"]
+            "val_acc", "test_acc", "test_error", "test_error_spread", "test_errors", "runs", "collapsed"]
 
 
 # Stage 2's recipes, tried on each family's chosen shape besides the "ours" recipe (lr 2e-3, step decay)
 RECIPE_VARIANTS = ({"lr": 5e-3, "schedule": "cosine"}, {"lr": 1e-2, "schedule": "cosine"})
+# A fall of validation accuracy below its best so far that marks a final run as collapsed (the healthy final runs of
+# results/mnist_budget never fell more than 0.7 points; the collapsed ones fell 44 and 81)
+COLLAPSE_DROP = 0.10
 
 
 def run_name(config, budget):
@@ -138,9 +144,9 @@ def search_plan(options):
     return plan
 
 
-def _best(runs):
-    """(config, best validation accuracy) of the best finished run of ``runs`` [(config, run dir)] (ties: the
-    earlier run, then fewer parameters); None while one of them has no results."""
+def _ranked(runs):
+    """[(config, best validation accuracy)] of ``runs`` [(config, run dir)], the best first (ties: the earlier run,
+    then fewer parameters); None while one of them has no results."""
     scored = []
     for k, (config, out) in enumerate(runs):
         path = out / "results.json"
@@ -149,8 +155,34 @@ def _best(runs):
         best = json.loads(path.read_text())["best"]
         params = model_sizes(build_model(config))["total"]
         scored.append((-(best["val_accuracy"] if best else 0.0), params, k, config))
-    score, _, _, config = min(scored, key=lambda s: s[:3])
-    return config, -score
+    return [(config, -score) for score, _, _, config in sorted(scored, key=lambda s: s[:3])]
+
+
+def _best(runs):
+    """The first of ``_ranked(runs)``: (config, best validation accuracy), or None while a run has no results."""
+    ranked = _ranked(runs)
+    return ranked and ranked[0]
+
+
+def largest_fall(results):
+    """(fall, best before it, its epoch's record): the largest fall of a run's validation accuracy below its best so
+    far; (0, 0, None) for a run that never fell."""
+    best, fall = 0.0, (0.0, 0.0, None)
+    for epoch in results["history"]["epochs"]:
+        if best - epoch["val_accuracy"] > fall[0]:
+            fall = (best - epoch["val_accuracy"], best, epoch)
+        best = max(best, epoch["val_accuracy"])
+    return fall
+
+
+def _final_runs(options, config, budget):
+    """{seed: results} of the finished final runs of ``config`` (a search config) at ``budget``."""
+    finals = {}
+    for seed in ((0, 1) if budget in options.two_seeds else (0,)):
+        path = options.root / "final" / run_name(dataclasses.replace(config, seed=seed), budget) / RESULTS_FILE
+        if path.exists():
+            finals[seed] = json.loads(path.read_text())
+    return finals
 
 
 def shapes(options, plan):
@@ -172,13 +204,22 @@ def recipe_plan(options, shape_choices):
 
 
 def choices(options, plan):
-    """{(budget, family): (chosen config, its search score)}: each family's shape and recipe; families whose
-    search is not finished are left out."""
+    """{(budget, family): (chosen config, its search score, collapsed)}: each family's shape and the best recipe by
+    search score none of whose final runs collapsed; ``collapsed`` [(config, {seed: results})] are the recipes passed
+    over for it.  Families whose search is not finished are left out."""
     chosen = {}
-    for key, runs in recipe_plan(options, shapes(options, plan)).items():
-        best = _best(runs)
-        if best is not None:
-            chosen[key] = best
+    for (budget, family), runs in recipe_plan(options, shapes(options, plan)).items():
+        ranked = _ranked(runs)
+        if ranked is None:
+            continue
+        collapsed = []
+        for config, score in ranked:
+            failed = {seed: r for seed, r in _final_runs(options, config, budget).items()
+                      if largest_fall(r)[0] > COLLAPSE_DROP}
+            if not failed:
+                break
+            collapsed.append((config, failed))
+        chosen[budget, family] = (config, score, collapsed)  # every recipe collapsed: the last one is reported
     return chosen
 
 
@@ -186,7 +227,7 @@ def final_plan(options, chosen):
     """[(config, run dir)] of the full-data runs of the chosen configurations, with their seeds, the slowest first
     (by the epoch time its search run measured), so that two workers finish close together."""
     runs = []
-    for (budget, family), (config, _) in chosen.items():
+    for (budget, family), (config, *_) in chosen.items():
         search = json.loads((options.root / "search" / run_name(config, budget) / "results.json").read_text())
         for seed in ((0, 1) if budget in options.two_seeds else (0,)):
             final = dataclasses.replace(config, epochs=options.epochs, train_subset=options.train_subset,
@@ -194,6 +235,16 @@ def final_plan(options, chosen):
             runs.append((-search["seconds_per_epoch"]["train"], len(runs), final,
                          options.root / "final" / run_name(final, budget)))
     return [(final, out) for *_, final, out in sorted(runs)]
+
+
+def collapse_note(config, failed):
+    """"lr 0.01 cosine, seed 0: val 93.89 → 13.25 % in epoch 3, test 5.53 %": the collapsed final runs of a recipe."""
+    notes = []
+    for seed, results in sorted(failed.items()):
+        _, before, epoch = largest_fall(results)
+        notes.append(f"seed {seed}: val {100 * before:.2f} → {100 * epoch['val_accuracy']:.2f} % in epoch "
+                     f"{epoch['epoch'] + 1}, test {results['test']['error_pct']:.2f} %")
+    return f"lr {config.lr:g} {config.schedule}, " + ", ".join(notes)
 
 
 def half_range(errors):
@@ -205,7 +256,7 @@ def summary(options, chosen):
     """One row per (budget, family): the chosen config, its search score, the final runs' accuracies."""
     finals = load_results(options.root / "final") if (options.root / "final").is_dir() else {}
     rows = []
-    for (budget, family), (config, score) in sorted(chosen.items()):
+    for (budget, family), (config, score, collapsed) in sorted(chosen.items()):
         prefix = run_name(dataclasses.replace(config, seed=0), budget)[:-len("_s0")]
         runs = {name: r for name, r in finals.items() if name.rsplit("_s", 1)[0] == prefix and r.get("test")}
         errors = [r["test"]["error_pct"] for r in runs.values()]
@@ -220,6 +271,7 @@ def summary(options, chosen):
                      "test_error": np.mean(errors) if errors else None,
                      "test_error_spread": half_range(errors),
                      "test_errors": " ".join(f"{e:.2f}" for e in errors), "runs": " ".join(sorted(runs)),
+                     "collapsed": "; ".join(collapse_note(c, failed) for c, failed in collapsed),
                      "commands": [r["command"] for r in runs.values()]})
     return rows
 
@@ -314,6 +366,10 @@ def readme(options, rows, plan, references):
               "the best validation accuracy of the chosen shape and recipe in the search (a subset of the data, "
               "fewer epochs: see the protocol).", "",
               "![test error vs parameters](pareto.png)", ""]
+    collapsed = [f"- {row['budget']:,} {row['family']}: {row['collapsed']}" for row in rows if row["collapsed"]]
+    if collapsed:
+        lines += [f"Collapsed final runs (validation accuracy fell more than {100 * COLLAPSE_DROP:g} points below its "
+                  "best so far; the row above is the family's next recipe by search score):", ""] + collapsed + [""]
     kronecker = kronecker_lines(plan)
     if kronecker:
         lines += ["The Kronecker family is the joint family at R = 1 (each matrix a Kronecker product of d small "
@@ -340,6 +396,15 @@ def report(options, plan, chosen):
     pareto(rows, references, options.root / "pareto.png")
     readme(options, rows, plan, references)
     return rows
+
+
+def stage_runs(options, plan, stage):
+    """[(config, run dir)] of a stage, as far as the stages before it have finished."""
+    if stage == "search":
+        return [run for runs in plan.values() if len(runs) > 1 for run in runs]
+    if stage == "recipe":
+        return [run for runs in recipe_plan(options, shapes(options, plan)).values() for run in runs]
+    return final_plan(options, choices(options, plan))
 
 
 def parse(argv):
@@ -377,16 +442,13 @@ def main(argv=None):
         blas, quiet = (1, True) if options.jobs > 1 else (None, False)
         stages = ("search", "recipe", "final") if options.stage == "all" else (options.stage,)
         for stage in stages:
-            if stage == "search":
-                runs = [run for runs in plan.values() if len(runs) > 1 for run in runs]
-            elif stage == "recipe":
-                runs = [run for runs in recipe_plan(options, shapes(options, plan)).values() for run in runs]
-            else:
-                runs = final_plan(options, choices(options, plan))
-            print(f"{stage}: {len(runs)} runs", flush=True)
-            for out, status in run_all([(dataclasses.asdict(c), str(out), blas, quiet) for c, out in runs],
-                                       options.jobs):
-                print(f"  {Path(out).name}: {status}", flush=True)
+            done = []  # the final stage goes round again when a collapsed run brings in the next recipe
+            while runs := [run for run in stage_runs(options, plan, stage) if run not in done]:
+                print(f"{stage}: {len(runs)} runs", flush=True)
+                for out, status in run_all([(dataclasses.asdict(c), str(out), blas, quiet) for c, out in runs],
+                                           options.jobs):
+                    print(f"  {Path(out).name}: {status}", flush=True)
+                done += runs
         # read again: an invocation running beside this one may have added its own entry since
         log = [e for e in json.loads(log_path.read_text()) if e != entry]
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")

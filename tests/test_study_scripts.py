@@ -86,6 +86,39 @@ def test_budget_dry_run(tmp_path, capsys):
                            / "results.json").read_text())["seconds_per_epoch"]["train"] for c, _ in finals]
     assert len(finals) == 4 and seconds == sorted(seconds, reverse=True)  # the slowest runs start first
 
+    # a collapsed final run (validation accuracy falling 30 points below its best) brings in the next recipe
+    chosen, score, collapsed = budget.choices(options, budget.search_plan(options))[1500, "lowrank"]
+    ranked = budget._ranked(budget.recipe_plan(options, budget.shapes(options, budget.search_plan(options)))
+                            [1500, "lowrank"])
+    (first_config, first_score), (runner_up, runner_up_score) = ranked[:2]
+    assert (chosen, score, collapsed) == (first_config, first_score, [])
+    path = options.root / "final" / budget.run_name(dataclasses.replace(chosen, seed=1), 1500) / "results.json"
+    results = json.loads(path.read_text())
+    first = results["history"]["epochs"][0]
+    results["history"]["epochs"] = [{**first, "val_accuracy": 0.9}, {**first, "epoch": 1, "val_accuracy": 0.6}]
+    path.write_text(json.dumps(results))
+    assert budget.main(argv) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {budget.run_name(dataclasses.replace(runner_up, seed=seed), 1500)}: complete" in out
+               for seed in (0, 1))
+    after, after_score, collapsed = budget.choices(options, budget.search_plan(options))[1500, "lowrank"]
+    assert (after, after_score) == (runner_up, runner_up_score) and [c for c, _ in collapsed] == [chosen]
+    assert list(collapsed[0][1]) == [1]  # seed 1 collapsed, seed 0 did not
+    with open(tmp_path / "summary.csv") as f:
+        row = [r for r in csv.DictReader(f) if r["family"] == "lowrank"][0]
+    assert row["seeds"] == "2" and float(row["lr"]) == runner_up.lr and row["schedule"] == runner_up.schedule
+    assert row["collapsed"] == (f"lr {chosen.lr:g} {chosen.schedule}, seed 1: val 90.00 → 60.00 % in epoch 2, "
+                                f"test {results['test']['error_pct']:.2f} %")
+    assert f"- 1,500 lowrank: {row['collapsed']}" in (tmp_path / "README.md").read_text()
+
+    # runs that collapse during an invocation send the final stage round again, until no recipe is left: with every
+    # run counted as collapsed, dense trains its 2nd then 3rd recipe, lowrank (already on its 2nd) its 3rd
+    budget.largest_fall = lambda results: (0.5, 1.0, results["history"]["epochs"][-1])
+    assert budget.main(argv) == 0
+    finals = [line for line in capsys.readouterr().out.splitlines() if line.startswith("final:")]
+    assert finals == ["final: 4 runs", "final: 2 runs"]
+    assert len(list((tmp_path / "final").iterdir())) == 3 * 2 * 2  # 3 recipes × 2 seeds × 2 families
+
 
 def test_compress_dry_run(tmp_path, capsys):
     study = load_script("mnist_compress")
