@@ -426,6 +426,8 @@ def parse(argv):
     parser.add_argument("--train-subset", type=int, default=None, help="training images per final run (default all)")
     parser.add_argument("--data", choices=("full", "mini"), default="full", help="full (default) or mini")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (worker processes, one BLAS thread)")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="BLAS threads per run (default: 1 with --jobs > 1, else the BLAS library's default)")
     return parser.parse_args(argv)
 
 
@@ -439,7 +441,7 @@ def main(argv=None):
         entry = {"command": "python scripts/mnist_budget.py " + shlex.join(sys.argv[1:] if argv is None else argv),
                  "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         log_path.write_text(json.dumps(log + [entry], indent=1))
-        blas, quiet = (1, True) if options.jobs > 1 else (None, False)
+        blas, quiet = options.blas_threads or (1 if options.jobs > 1 else None), options.jobs > 1
         stages = ("search", "recipe", "final") if options.stage == "all" else (options.stage,)
         for stage in stages:
             done = []  # the final stage goes round again when a collapsed run brings in the next recipe

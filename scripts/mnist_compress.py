@@ -290,6 +290,8 @@ def parse(argv):
     parser.add_argument("--train-subset", type=int, default=None, help="training images (default all 50,000)")
     parser.add_argument("--data", choices=("full", "mini"), default="full")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (worker processes, one BLAS thread)")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="BLAS threads per run (default: 1 with --jobs > 1, else the BLAS library's default)")
     return parser.parse_args(argv)
 
 
@@ -305,7 +307,7 @@ def main(argv=None):
         entry = {"command": "python scripts/mnist_compress.py " + shlex.join(sys.argv[1:] if argv is None else argv),
                  "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         log_path.write_text(json.dumps(log + [entry], indent=1))
-        blas = 1 if options.jobs > 1 else None
+        blas = options.blas_threads or (1 if options.jobs > 1 else None)
         if options.source is None:
             print("source:", work(("train", dataclasses.asdict(source), str(source_dir), blas))[1], flush=True)
         jobs = [("compress", str(source_dir), d, R, options.finetune_epochs, options.finetune_lr,

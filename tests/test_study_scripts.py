@@ -123,14 +123,16 @@ def test_budget_dry_run(tmp_path, capsys):
 def test_compress_dry_run(tmp_path, capsys):
     study = load_script("mnist_compress")
     argv = ["--root", str(tmp_path), "--data", "mini", "--hidden-size", "8", "--epochs", "1", "--train-subset",
-            "128", "--cores", "2", "--ranks", "2", "--finetune-epochs", "1", "--scratch-epochs", "2"]
+            "128", "--cores", "2", "--ranks", "2", "--finetune-epochs", "1", "--scratch-epochs", "2",
+            "--blas-threads", "1"]
     assert study.main(argv) == 0
     with open(tmp_path / "summary.csv") as f:
         (row,) = list(csv.DictReader(f))
     assert row["cores"] == "2" and row["rank"] == "2" and row["params"] == row["scratch_params"]
     assert 0 < float(row["error_W_x"]) < 1 and row["finetuned_test"] and row["scratch_test"]
     assert row["finetune_epochs"] == "1" and row["scratch_epochs"] == "2"
-    assert (tmp_path / "scratch" / "lstm_joint_d2_R2_row_e2" / "results.json").exists()
+    scratch = json.loads((tmp_path / "scratch" / "lstm_joint_d2_R2_row_e2" / "results.json").read_text())
+    assert scratch["machine"]["blas"]["threads"] == 1  # --blas-threads, also with --jobs 1
     spectra = json.loads((tmp_path / "spectra.json").read_text())
     assert len(spectra["2"]["W_h"]["trained"]) == 1 and len(spectra["2"]["W_h"]["random"][0]) == 8  # (2·4) × (4·8): a(8) = (2, 4), a(32) = (4, 8)
     for name in ("compress.png", "spectra.png"):
