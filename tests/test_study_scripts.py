@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ttrnn_np.experiments import mnist, mnist_cli
+from ttrnn_np.experiments.report import load_results
 from ttrnn_np.sizes import model_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,3 +167,25 @@ def test_the_reference_models_pool_the_seeds_of_the_committed_tt_head_runs():
     for row in rows:
         assert "tt head" in row["model"] and len(row["commands"]) == 2 and row["test_error_spread"] >= 0
         assert 0 < row["test_error"] < 5
+
+
+def test_the_committed_collapsed_runs_hand_over_to_the_next_recipe():
+    """results/mnist_budget: the 30k low-rank final run at lr 1e-2 collapsed (validation 93.9 → 13.3 % in epoch 3),
+    so the study reports the family's next recipe; no other final run fell more than a point."""
+    budget = load_script("mnist_budget")
+    options = budget.parse(["--root", str(ROOT / "results" / "mnist_budget")])
+    chosen = budget.choices(options, budget.search_plan(options))
+    config, _, collapsed = chosen[30000, "lowrank"]
+    assert (config.lr, config.schedule) == (5e-3, "cosine")
+    [(failed_config, failed)] = collapsed
+    assert (failed_config.lr, list(failed)) == (1e-2, [0])
+    fall, before, epoch = budget.largest_fall(failed[0])
+    assert (round(100 * before, 2), round(100 * epoch["val_accuracy"], 2), epoch["epoch"]) == (93.89, 13.25, 2)
+    passed_over = {budget.run_name(dataclasses.replace(c, seed=seed), b)
+                   for (b, _), (_, _, collapsed) in chosen.items() for c, runs in collapsed for seed in runs}
+    finals = load_results(options.root / "final")
+    assert passed_over <= set(finals)
+    for name, results in finals.items():
+        assert (budget.largest_fall(results)[0] > budget.COLLAPSE_DROP) == (name in passed_over)
+        if name not in passed_over:
+            assert budget.largest_fall(results)[0] < 0.01, name
