@@ -170,15 +170,18 @@ def test_the_reference_models_pool_the_seeds_of_the_committed_tt_head_runs():
 
 
 def test_the_committed_collapsed_runs_hand_over_to_the_next_recipe():
-    """results/mnist_budget: the 30k low-rank final run at lr 1e-2 collapsed (validation 93.9 → 13.3 % in epoch 3),
-    so the study reports the family's next recipe; no other final run fell more than a point."""
+    """results/mnist_budget: the 30k low-rank, naive and joint final runs at lr 1e-2 collapsed (low-rank: validation
+    93.9 → 13.3 % in epoch 3), so the study reports each family's next recipe; no other final run fell 3 points."""
     budget = load_script("mnist_budget")
     options = budget.parse(["--root", str(ROOT / "results" / "mnist_budget")])
     chosen = budget.choices(options, budget.search_plan(options))
-    config, _, collapsed = chosen[30000, "lowrank"]
-    assert (config.lr, config.schedule) == (5e-3, "cosine")
-    [(failed_config, failed)] = collapsed
-    assert (failed_config.lr, list(failed)) == (1e-2, [0])
+    for family in ("lowrank", "naive", "joint"):
+        config, _, collapsed = chosen[30000, family]
+        assert (config.lr, config.schedule) == (5e-3, "cosine")
+        [(failed_config, failed)] = collapsed
+        assert (failed_config.lr, list(failed)) == (1e-2, [0])
+    assert all(not collapsed for (b, _), (_, _, collapsed) in chosen.items() if b < 30000)
+    _, _, [(_, failed)] = chosen[30000, "lowrank"]
     fall, before, epoch = budget.largest_fall(failed[0])
     assert (round(100 * before, 2), round(100 * epoch["val_accuracy"], 2), epoch["epoch"]) == (93.89, 13.25, 2)
     passed_over = {budget.run_name(dataclasses.replace(c, seed=seed), b)
@@ -188,4 +191,4 @@ def test_the_committed_collapsed_runs_hand_over_to_the_next_recipe():
     for name, results in finals.items():
         assert (budget.largest_fall(results)[0] > budget.COLLAPSE_DROP) == (name in passed_over)
         if name not in passed_over:
-            assert budget.largest_fall(results)[0] < 0.01, name
+            assert budget.largest_fall(results)[0] < 0.03, name
